@@ -1,0 +1,38 @@
+"""Time at the boundary (DESIGN convention 6).
+
+Devices speak Asia/Shanghai local time (HJ 212 DataTime, QN); storage is UTC. The conversion happens
+here and only here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+# China has had no daylight saving since 1991, so a fixed offset is exact and needs no tz database.
+CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_device_time(text: str) -> datetime:
+    """``YYYYMMDDhhmmss`` (HJ 212 N14) or with milliseconds (17 digits, seen in the field) → aware UTC.
+
+    Raises ValueError with the offending text when it is not such a time.
+    """
+    if not text.isdigit() or len(text) not in (14, 17):
+        raise ValueError(f"not an HJ 212 time (YYYYMMDDhhmmss[zzz]): {text!r}")
+    local = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TZ)
+    if len(text) == 17:
+        local = local.replace(microsecond=int(text[14:]) * 1000)
+    return local.astimezone(UTC)
+
+
+def format_device_time(moment: datetime) -> str:
+    """Aware datetime → ``YYYYMMDDhhmmss`` in China time, as sent to devices."""
+    return moment.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
+
+
+def to_china(moment: datetime) -> datetime:
+    return moment.astimezone(CHINA_TZ)

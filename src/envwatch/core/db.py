@@ -1,0 +1,121 @@
+"""Database engine, shared metadata and the column types every context uses.
+
+One URL switches between the embedded default (SQLite in WAL mode under the data directory) and
+PostgreSQL (``postgresql+psycopg://…``). Tables are declared per context on the shared ``metadata``;
+Alembic migrations (``core/migrations``) create them.
+
+Invariants:
+- times are stored in UTC: aware datetimes in, aware UTC datetimes out (``UtcDateTime``);
+- measured values are exact decimals: text on SQLite (whose NUMERIC affinity would round through a
+  float), NUMERIC on PostgreSQL (``ExactDecimal``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, String, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import NUMERIC, TypeDecorator, TypeEngine
+
+from envwatch.core.settings import Settings
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+# SQLAlchemy's own storage format for DateTime on SQLite; the raw-SQL writer uses the same.
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetime stored as UTC; naive datetimes are refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC is stored)")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A measured value kept exactly as the device sent it (never through a float)."""
+
+    impl = String(48)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(NUMERIC())
+        return dialect.type_descriptor(String(48))
+
+    def process_bind_param(self, value: Decimal | str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = value if isinstance(value, Decimal) else Decimal(value)
+        return exact if dialect.name == "postgresql" else str(exact)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def to_exact(text: str | None) -> Decimal | None:
+    """A value string from a packet → Decimal, or None when it is not a finite number ("", "--", "NaN")."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        synchronous = settings.sqlite_synchronous.upper()
+        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(
+                f"ENVWATCH_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+            )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the single writer
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,267 @@
+"""Storing a batch of received frames in one transaction: raw log, measurements, conflicts, last seen.
+
+Theory of operation
+-------------------
+The hot path uses plain DB-API ``executemany`` with SQL written once per dialect (SQLite, PostgreSQL):
+thousands of rows per second go through here and the ORM's per-row work would cost most of a core.
+
+Idempotency without overwriting: measurements are inserted with ``ON CONFLICT DO NOTHING`` on the key
+(device, kind, DataTime, factor). When fewer rows went in than were offered, the rows that did not are
+looked up: the same fields → a duplicate (a re-send or back-fill of data we have); other fields → a
+conflict row pointing at both packets. The stored value is never replaced. Measurements and conflicts
+point at their raw packet, so the writer hands out raw packet ids itself (``IdAllocator``).
+
+Invariants: a frame's raw bytes are stored in the same transaction as its measurements; a frame's
+verdict says what happened to it (ok / duplicate / conflict / the protocol or auth failure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from envwatch.core.db import SQLITE_TIME_FORMAT
+from envwatch.monitoring.records import MeasurementRow
+
+Verdict = (
+    str  # ok | duplicate | conflict | <hj212 ErrorKind value> | unknown_mn | bad_pw | bad_data | store_failed
+)
+
+
+@dataclass
+class InboundFrame:
+    """One frame as the gateway saw it, waiting to be stored."""
+
+    received_at: datetime
+    peer: str
+    raw: bytes
+    verdict: Verdict
+    device_id: int | None = None
+    mn: str | None = None
+    cn: str | None = None
+    qn: str | None = None
+    reason: str | None = None
+    measurements: Sequence[MeasurementRow] = ()
+    done: Callable[[FrameOutcome], None] | None = None
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    packet_id: int | None
+    verdict: Verdict
+    stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    error: str | None = None  # set when the frame could not be committed (do not acknowledge it)
+
+    @property
+    def committed(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Dialect:
+    name: str
+    param: str
+    time: Callable[[datetime], Any]
+    json: Callable[[Mapping[str, str]], Any]
+    value: Callable[[Decimal | None], Any]
+    flag_true: Any = field(default=True)
+
+
+def _dialect(engine: Engine) -> _Dialect:
+    if engine.dialect.name == "sqlite":
+        return _Dialect(
+            name="sqlite",
+            param="?",
+            time=_sqlite_time,
+            json=lambda m: json.dumps(m, ensure_ascii=False, separators=(",", ":")),
+            value=lambda v: None if v is None else str(v),
+            flag_true=1,
+        )
+    from psycopg.types.json import Json
+
+    return _Dialect(name="postgresql", param="%s", time=lambda t: t, json=Json, value=lambda v: v)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+
+
+class PacketStore:
+    """Writes batches of frames; used by one writer at a time (see ingest.writer)."""
+
+    MEASUREMENT_COLUMNS = (
+        "device_id, kind, data_time, factor, value, flag, fields, packet_id, backfill, received_at"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.d = _dialect(engine)
+        p = self.d.param
+        self.sql_raw = (
+            "INSERT INTO raw_packets (id, received_at, peer, device_id, mn, cn, qn, verdict, reason, raw) "
+            f"VALUES ({', '.join([p] * 10)})"
+        )
+        self.sql_measure = (
+            f"INSERT INTO measurements ({self.MEASUREMENT_COLUMNS}) VALUES ({', '.join([p] * 10)}) "
+            "ON CONFLICT (device_id, kind, data_time, factor) DO NOTHING"
+        )
+        self.sql_stored = (
+            "SELECT packet_id, fields FROM measurements "
+            f"WHERE device_id = {p} AND kind = {p} AND data_time = {p} AND factor = {p}"
+        )
+        self.sql_conflict = (
+            "INSERT INTO measurement_conflicts (device_id, kind, data_time, factor, packet_id, "
+            f"stored_packet_id, stored_fields, new_fields, detected_at) VALUES ({', '.join([p] * 9)})"
+        )
+        self.sql_seen = (
+            "INSERT INTO device_status (device_id, online, last_seen, last_peer, changed_at) "
+            f"VALUES ({p}, TRUE, {p}, {p}, {p}) ON CONFLICT (device_id) DO UPDATE SET "
+            "online = TRUE, last_seen = excluded.last_seen, last_peer = excluded.last_peer, "
+            "changed_at = CASE WHEN device_status.online THEN device_status.changed_at "
+            "ELSE excluded.changed_at END"
+        )
+        self._next_id: int | None = None
+
+    # --- ids ------------------------------------------------------------------------------------
+    def allocate_ids(self, cursor: Any, n: int) -> list[int]:
+        if self.d.name == "postgresql":
+            cursor.execute("SELECT nextval('raw_packets_id_seq') FROM generate_series(1, %s)", (n,))
+            return [r[0] for r in cursor.fetchall()]
+        # SQLite: only this writer inserts raw packets (guarded by the writer lock), so max(id) read
+        # once is a safe start; ids skipped by a rolled-back batch simply stay unused.
+        if self._next_id is None:
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM raw_packets")
+            self._next_id = int(cursor.fetchone()[0]) + 1
+        start = self._next_id
+        self._next_id += n
+        return list(range(start, start + n))
+
+    # --- one batch ------------------------------------------------------------------------------
+    def write(self, cursor: Any, frames: Sequence[InboundFrame]) -> list[FrameOutcome]:
+        """Store ``frames`` with the cursor's open transaction; the caller commits."""
+        d = self.d
+        ids = self.allocate_ids(cursor, len(frames))
+        rows: list[tuple[Any, ...]] = []
+        owners: list[tuple[int, MeasurementRow]] = []  # (frame index, row) in insert order
+        for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
+            received = d.time(frame.received_at)
+            for m in frame.measurements:
+                rows.append(
+                    (
+                        m.device_id,
+                        m.kind,
+                        d.time(m.data_time),
+                        m.factor,
+                        d.value(m.value),
+                        m.flag,
+                        d.json(m.fields),
+                        packet_id,
+                        d.flag_true if m.backfill else (0 if d.name == "sqlite" else False),
+                        received,
+                    )
+                )
+                owners.append((index, m))
+        duplicates = [0] * len(frames)
+        conflicts = [0] * len(frames)
+        if rows:
+            cursor.executemany(self.sql_measure, rows)
+            if cursor.rowcount != len(rows):
+                self._sort_out_rejected(cursor, ids, frames, owners, duplicates, conflicts)
+        raw_rows = []
+        outcomes = []
+        for i, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
+            verdict = frame.verdict
+            if verdict == "ok" and frame.measurements:
+                if conflicts[i]:
+                    verdict = "conflict"
+                elif duplicates[i] == len(frame.measurements):
+                    verdict = "duplicate"
+            raw_rows.append(
+                (
+                    packet_id,
+                    d.time(frame.received_at),
+                    frame.peer,
+                    frame.device_id,
+                    frame.mn,
+                    frame.cn,
+                    frame.qn,
+                    verdict,
+                    frame.reason,
+                    frame.raw,
+                )
+            )
+            outcomes.append(
+                FrameOutcome(
+                    packet_id=packet_id,
+                    verdict=verdict,
+                    stored=len(frame.measurements) - duplicates[i] - conflicts[i],
+                    duplicates=duplicates[i],
+                    conflicts=conflicts[i],
+                )
+            )
+        cursor.executemany(self.sql_raw, raw_rows)
+        self._mark_seen(cursor, frames)
+        return outcomes
+
+    def _sort_out_rejected(
+        self,
+        cursor: Any,
+        ids: Sequence[int],
+        frames: Sequence[InboundFrame],
+        owners: Sequence[tuple[int, MeasurementRow]],
+        duplicates: list[int],
+        conflicts: list[int],
+    ) -> None:
+        """Rows that did not go in: the same key was stored before (or earlier in this batch)."""
+        d = self.d
+        new_conflicts = []
+        for index, m in owners:
+            cursor.execute(self.sql_stored, (m.device_id, m.kind, d.time(m.data_time), m.factor))
+            stored_packet, stored_fields = cursor.fetchone()
+            if stored_packet == ids[index]:
+                continue  # this row is the one stored
+            if isinstance(stored_fields, str):
+                stored_fields = json.loads(stored_fields)
+            if dict(stored_fields) == dict(m.fields):
+                duplicates[index] += 1
+            else:
+                conflicts[index] += 1
+                new_conflicts.append(
+                    (
+                        m.device_id,
+                        m.kind,
+                        d.time(m.data_time),
+                        m.factor,
+                        ids[index],
+                        stored_packet,
+                        d.json(stored_fields),
+                        d.json(m.fields),
+                        d.time(frames[index].received_at),
+                    )
+                )
+        if new_conflicts:
+            cursor.executemany(self.sql_conflict, new_conflicts)
+
+    def _mark_seen(self, cursor: Any, frames: Sequence[InboundFrame]) -> None:
+        latest: dict[int, InboundFrame] = {}
+        for frame in frames:
+            # a frame that failed authentication says nothing about the registered device
+            if frame.device_id is not None and frame.verdict not in ("bad_pw", "store_failed"):
+                latest[frame.device_id] = frame
+        if latest:
+            d = self.d
+            cursor.executemany(
+                self.sql_seen,
+                [
+                    (device_id, d.time(f.received_at), f.peer, d.time(f.received_at))
+                    for device_id, f in latest.items()
+                ],
+            )

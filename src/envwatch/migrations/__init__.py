@@ -1,0 +1,43 @@
+"""Alembic migrations for every context's tables, run programmatically (no alembic.ini to keep in sync).
+
+``upgrade(engine)`` brings any database, the embedded SQLite file or PostgreSQL, to the newest schema.
+This package sits at the top of the import graph because it must see every context's tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData
+
+HERE = Path(__file__).parent
+
+
+def target_metadata() -> MetaData:
+    # Importing the schema modules registers their tables on the shared metadata.
+    from envwatch.core.db import metadata
+    from envwatch.ingest import schema as _ingest  # noqa: F401
+    from envwatch.monitoring import schema as _monitoring  # noqa: F401
+    from envwatch.registry import schema as _registry  # noqa: F401
+
+    return metadata
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,85 @@
+"""From an HJ 212 data packet to measurement rows (one per factor).
+
+A data packet (CN 2011 real-time, 2051 minute, 2061 hour, 2031 day) carries one DataTime and one group of
+fields per factor (``a21026-Rtd=12.3,a21026-Flag=N``). Each group becomes one row keyed by
+(device, kind, DataTime, factor): the key that makes re-sent and back-filled data idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from envwatch.core.clock import parse_device_time
+from envwatch.core.db import to_exact
+from envwatch.monitoring.schema import KIND_BY_CN, VALUE_FIELD
+
+
+@dataclass(frozen=True)
+class MeasurementRow:
+    device_id: int
+    kind: str
+    data_time: datetime  # aware UTC
+    factor: str
+    value: Decimal | None
+    flag: str | None
+    fields: Mapping[str, str]
+    backfill: bool
+
+    @property
+    def key(self) -> tuple[int, str, datetime, str]:
+        return (self.device_id, self.kind, self.data_time, self.factor)
+
+
+# Factor codes are 6 characters in 2017 (a21026), 3 in 2005 (011, B02); vendors add their own. The bound
+# matches the column, so a strange code becomes a clear verdict on its packet instead of a failed batch.
+_FACTOR_CODE = re.compile(r"^[A-Za-z0-9_.]{1,32}$")
+_MAX_FLAG = 8
+
+
+class BadDataPacket(ValueError):
+    """A data packet whose content cannot become measurements (no or bad DataTime)."""
+
+
+def measurement_kind(cn: str | None) -> str | None:
+    return KIND_BY_CN.get(cn or "")
+
+
+def rows_from_packet(
+    *,
+    device_id: int,
+    cn: str,
+    cp: Mapping[str, str],
+    factors: Mapping[str, Mapping[str, str]],
+    backfill: bool,
+) -> list[MeasurementRow]:
+    kind = KIND_BY_CN[cn]
+    stamp = cp.get("DataTime")
+    if stamp is None:
+        raise BadDataPacket(f"CN {cn} data packet without DataTime")
+    try:
+        data_time = parse_device_time(stamp)
+    except ValueError as exc:
+        raise BadDataPacket(f"bad DataTime: {exc}") from exc
+    for code, fields in factors.items():
+        if not _FACTOR_CODE.match(code):
+            raise BadDataPacket(f"factor code {code[:40]!r} is not 1-32 letters/digits")
+        if len(fields.get("Flag", "")) > _MAX_FLAG:
+            raise BadDataPacket(f"{code}-Flag longer than {_MAX_FLAG} characters")
+    value_field = VALUE_FIELD[kind]
+    return [
+        MeasurementRow(
+            device_id=device_id,
+            kind=kind,
+            data_time=data_time,
+            factor=code,
+            value=to_exact(fields.get(value_field)),
+            flag=fields.get("Flag"),
+            fields=dict(fields),
+            backfill=backfill,
+        )
+        for code, fields in factors.items()
+    ]

@@ -1,0 +1,126 @@
+"""Storage behaviour of the raw log and measurements, on SQLite and PostgreSQL (real databases)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DatabaseError
+
+from envwatch.ingest.schema import device_status, raw_packets
+from envwatch.ingest.store import FrameOutcome, InboundFrame
+from envwatch.ingest.writer import Writer
+from envwatch.monitoring.records import rows_from_packet
+from envwatch.monitoring.schema import measurement_conflicts, measurements
+from tests.helpers import GAS_MN, NOW, register_demo_devices
+
+
+def frame(device_id: int, values: dict[str, str], *, data_time: str = "20261122120000", raw: bytes = b"##x") -> InboundFrame:
+    factors = {code: {"Rtd": v, "Flag": "N"} for code, v in values.items()}
+    rows = rows_from_packet(
+        device_id=device_id, cn="2011", cp={"DataTime": data_time}, factors=factors, backfill=False
+    )
+    return InboundFrame(
+        received_at=NOW, peer="127.0.0.1:5000", raw=raw, verdict="ok", device_id=device_id, mn=GAS_MN,
+        cn="2011", qn="20261122120000001", measurements=rows,
+    )
+
+
+def write(engine: Engine, *frames: InboundFrame) -> list[FrameOutcome]:
+    writer = Writer(engine)
+    outcomes: list[FrameOutcome] = []
+    for f in frames:
+        f.done = outcomes.append
+        writer.submit(f)
+    writer.start()
+    writer.stop()
+    return outcomes
+
+
+def count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        return int(c.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_frame_is_stored_with_exact_values(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    raw = b"##0101QN=1;CN=2011\xe6\xb1\xa1\r\n"
+    [out] = write(engine, frame(dev, {"a21026": "12345678901234.56", "a19001": "0.000000000000000001"}, raw=raw))
+    assert out.verdict == "ok" and out.stored == 2 and out.committed
+    with engine.connect() as c:
+        vals = dict(c.execute(select(measurements.c.factor, measurements.c.value)).all())
+        stored_raw = c.execute(select(raw_packets.c.raw)).scalar_one()
+        ts = c.execute(select(measurements.c.data_time)).scalars().first()
+    assert vals == {"a21026": Decimal("12345678901234.56"), "a19001": Decimal("0.000000000000000001")}
+    assert bytes(stored_raw) == raw
+    assert ts is not None and ts.utcoffset() == timedelta(0) and ts.hour == 4  # 12:00 China time = 04:00 UTC
+
+
+def test_resend_is_idempotent_and_a_changed_resend_is_a_conflict(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    first, same, changed = write(
+        engine,
+        frame(dev, {"a21026": "10.0", "a21002": "20.0"}),
+        frame(dev, {"a21026": "10.0", "a21002": "20.0"}),
+        frame(dev, {"a21026": "99.9", "a21002": "20.0"}),
+    )
+    assert (first.verdict, first.stored) == ("ok", 2)
+    assert (same.verdict, same.stored, same.duplicates) == ("duplicate", 0, 2)
+    assert (changed.verdict, changed.conflicts, changed.duplicates) == ("conflict", 1, 1)
+    assert count(engine, measurements) == 2
+    assert count(engine, raw_packets) == 3  # every frame is in the raw log
+    with engine.connect() as c:
+        kept = c.execute(select(measurements.c.value).where(measurements.c.factor == "a21026")).scalar_one()
+        conflict = c.execute(select(measurement_conflicts)).mappings().one()
+        verdicts = c.execute(select(raw_packets.c.verdict).order_by(raw_packets.c.id)).scalars().all()
+    assert kept == Decimal("10.0")  # never silently overwritten
+    assert conflict["stored_packet_id"] == first.packet_id and conflict["packet_id"] == changed.packet_id
+    assert conflict["new_fields"]["Rtd"] == "99.9" and conflict["stored_fields"]["Rtd"] == "10.0"
+    assert verdicts == ["ok", "duplicate", "conflict"]
+
+
+def test_duplicates_across_batches(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    write(engine, frame(dev, {"a21026": "1"}))
+    [again] = write(engine, frame(dev, {"a21026": "1"}))
+    assert again.verdict == "duplicate"
+    [other_time] = write(engine, frame(dev, {"a21026": "1"}, data_time="20261122120030"))
+    assert other_time.verdict == "ok" and count(engine, measurements) == 2
+
+
+def test_rejected_frames_are_logged_without_measurements(engine: Engine) -> None:
+    register_demo_devices(engine)
+    bad = InboundFrame(received_at=NOW, peer="10.0.0.9:1", raw=b"garbage\x00\xff", verdict="garbage", reason="no ##")
+    [out] = write(engine, bad)
+    assert out.verdict == "garbage" and out.committed
+    assert count(engine, raw_packets) == 1 and count(engine, measurements) == 0
+
+
+def test_one_bad_frame_does_not_take_the_batch_down(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    poison = frame(dev + 1000, {"a21026": "1"})  # no such device: the foreign key refuses it
+    good = frame(dev, {"a21026": "2"})
+    out_poison, out_good = write(engine, poison, good)
+    assert out_good.verdict == "ok" and out_good.stored == 1
+    assert out_poison.verdict == "store_failed" and out_poison.committed  # raw bytes kept as evidence
+    assert count(engine, raw_packets) == 2 and count(engine, measurements) == 1
+
+
+def test_last_seen_is_tracked(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    write(engine, frame(dev, {"a21026": "1"}))
+    with engine.connect() as c:
+        row = c.execute(select(device_status)).mappings().one()
+    assert row["device_id"] == dev and row["online"] and row["last_seen"] == NOW
+
+
+@pytest.mark.parametrize("table", ["raw_packets", "measurements"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET device_id = device_id", "DELETE FROM {t}"])
+def test_evidence_tables_refuse_update_and_delete(engine: Engine, table: str, statement: str) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    write(engine, frame(dev, {"a21026": "1"}))
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as c:
+        c.execute(text(statement.format(t=table)))
+    assert count(engine, measurements) == 1
