@@ -17,14 +17,23 @@ from envwatch.monitoring.schema import measurement_conflicts, measurements
 from tests.helpers import GAS_MN, NOW, register_demo_devices
 
 
-def frame(device_id: int, values: dict[str, str], *, data_time: str = "20261122120000", raw: bytes = b"##x") -> InboundFrame:
+def frame(
+    device_id: int, values: dict[str, str], *, data_time: str = "20261122120000", raw: bytes = b"##x"
+) -> InboundFrame:
     factors = {code: {"Rtd": v, "Flag": "N"} for code, v in values.items()}
     rows = rows_from_packet(
         device_id=device_id, cn="2011", cp={"DataTime": data_time}, factors=factors, backfill=False
     )
     return InboundFrame(
-        received_at=NOW, peer="127.0.0.1:5000", raw=raw, verdict="ok", device_id=device_id, mn=GAS_MN,
-        cn="2011", qn="20261122120000001", measurements=rows,
+        received_at=NOW,
+        peer="127.0.0.1:5000",
+        raw=raw,
+        verdict="ok",
+        device_id=device_id,
+        mn=GAS_MN,
+        cn="2011",
+        qn="20261122120000001",
+        measurements=rows,
     )
 
 
@@ -47,7 +56,9 @@ def count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
 def test_frame_is_stored_with_exact_values(engine: Engine) -> None:
     dev = register_demo_devices(engine)[GAS_MN]
     raw = b"##0101QN=1;CN=2011\xe6\xb1\xa1\r\n"
-    [out] = write(engine, frame(dev, {"a21026": "12345678901234.56", "a19001": "0.000000000000000001"}, raw=raw))
+    [out] = write(
+        engine, frame(dev, {"a21026": "12345678901234.56", "a19001": "0.000000000000000001"}, raw=raw)
+    )
     assert out.verdict == "ok" and out.stored == 2 and out.committed
     with engine.connect() as c:
         vals = dict(c.execute(select(measurements.c.factor, measurements.c.value)).all())
@@ -92,7 +103,9 @@ def test_duplicates_across_batches(engine: Engine) -> None:
 
 def test_rejected_frames_are_logged_without_measurements(engine: Engine) -> None:
     register_demo_devices(engine)
-    bad = InboundFrame(received_at=NOW, peer="10.0.0.9:1", raw=b"garbage\x00\xff", verdict="garbage", reason="no ##")
+    bad = InboundFrame(
+        received_at=NOW, peer="10.0.0.9:1", raw=b"garbage\x00\xff", verdict="garbage", reason="no ##"
+    )
     [out] = write(engine, bad)
     assert out.verdict == "garbage" and out.committed
     assert count(engine, raw_packets) == 1 and count(engine, measurements) == 0

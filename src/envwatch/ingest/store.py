@@ -66,18 +66,20 @@ class FrameOutcome:
 
 
 @dataclass
-class _Dialect:
+class SqlDialect:
+    """How values are bound in hand-written SQL on each database."""
+
     name: str
     param: str
     time: Callable[[datetime], Any]
-    json: Callable[[Mapping[str, str]], Any]
+    json: Callable[[Mapping[str, Any]], Any]
     value: Callable[[Decimal | None], Any]
     flag_true: Any = field(default=True)
 
 
-def _dialect(engine: Engine) -> _Dialect:
+def sql_dialect(engine: Engine) -> SqlDialect:
     if engine.dialect.name == "sqlite":
-        return _Dialect(
+        return SqlDialect(
             name="sqlite",
             param="?",
             time=_sqlite_time,
@@ -87,7 +89,7 @@ def _dialect(engine: Engine) -> _Dialect:
         )
     from psycopg.types.json import Json
 
-    return _Dialect(name="postgresql", param="%s", time=lambda t: t, json=Json, value=lambda v: v)
+    return SqlDialect(name="postgresql", param="%s", time=lambda t: t, json=Json, value=lambda v: v)
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -103,7 +105,7 @@ class PacketStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.d = _dialect(engine)
+        self.d = sql_dialect(engine)
         p = self.d.param
         self.sql_raw = (
             "INSERT INTO raw_packets (id, received_at, peer, device_id, mn, cn, qn, verdict, reason, raw) "

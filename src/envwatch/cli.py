@@ -1,0 +1,293 @@
+"""``envwatch`` command line (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from envwatch.core.settings import Settings
+
+app = typer.Typer(help="envwatch: pollution-source automatic monitoring platform", no_args_is_help=True)
+devices_app = typer.Typer(help="the registry of data loggers (数采仪)", no_args_is_help=True)
+hj212_app = typer.Typer(help="HJ 212 protocol tools", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+app.add_typer(hj212_app, name="hj212")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (DESIGN: asyncio + uvloop)."""
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.Runner()
+    with runner, contextlib.suppress(KeyboardInterrupt):
+        runner.run(coro)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _prepare(settings: Settings) -> Any:
+    from envwatch.core.db import make_engine
+    from envwatch.migrations import upgrade
+
+    engine = make_engine(settings)
+    upgrade(engine)
+    return engine
+
+
+@app.command()
+def init(data_dir: DataDir = None) -> None:
+    """Create or upgrade the store and print the admin API token."""
+    from envwatch.web.auth import admin_token
+
+    settings = _settings(data_dir)
+    _prepare(settings)
+    typer.echo(f"store ready: {settings.resolved_database_url()}")
+    typer.echo(f"admin API token: {admin_token(settings)}")
+
+
+# --- devices -------------------------------------------------------------------------------------
+@devices_app.command("import")
+def devices_import(
+    file: Annotated[Path, typer.Argument(help="CSV: mn,pw,name,enterprise,outlet,kind,protocol,sm4_key")],
+    data_dir: DataDir = None,
+) -> None:
+    """Register (or update) data loggers from a CSV file; all rows or none."""
+    from envwatch.core.clock import utcnow
+    from envwatch.core.errors import InvalidInput
+    from envwatch.registry.store import import_devices_file
+
+    engine = _prepare(_settings(data_dir))
+    try:
+        result = import_devices_file(engine, file, utcnow())
+    except InvalidInput as exc:
+        _fail(exc.message)
+        return
+    typer.echo(
+        f"devices: {result.created} created, {result.updated} updated, {result.unchanged} unchanged; "
+        f"{result.keys_added} SM4 keys added"
+    )
+
+
+@devices_app.command("list")
+def devices_list(data_dir: DataDir = None) -> None:
+    """Registered devices with online status."""
+    from envwatch.ingest.queries import read_devices
+
+    for row in read_devices(_prepare(_settings(data_dir))):
+        state = "online" if row["online"] else "offline"
+        typer.echo(
+            f"{row['mn']}\t{row['kind']}\t{row['protocol']}\t{state}\t{row['last_seen'] or '-'}\t{row['name']}"
+        )
+
+
+# --- hj212 ---------------------------------------------------------------------------------------
+@hj212_app.command("decode")
+def hj212_decode(
+    file: Annotated[Path | None, typer.Argument(help="one packet per line; default stdin")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="SM4 key, 32 hex digits (HJ 212-2025)")] = None,
+) -> None:
+    """Decode packets, one JSON object per line."""
+    from envwatch.hj212.cli_decode import decode_line
+
+    sm4_key = None
+    if key is not None:
+        try:
+            sm4_key = bytes.fromhex(key)
+        except ValueError:
+            sm4_key = b""
+        if len(sm4_key) != 16:
+            _fail("--key must be 32 hex digits (a 128-bit SM4 key)")
+    try:
+        stream = file.open("rb") if file is not None else sys.stdin.buffer
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc}")
+        return
+    with stream:
+        for line in stream:
+            stripped = line.rstrip(b"\r\n")
+            if not stripped.strip():
+                continue
+            typer.echo(json.dumps(decode_line(stripped, sm4_key), ensure_ascii=False))
+
+
+# --- running -------------------------------------------------------------------------------------
+async def _serve(
+    settings: Settings, *, gateway: bool, web: bool, extra: list[Coroutine[Any, Any, Any]]
+) -> None:
+    import uvicorn
+
+    from envwatch.ingest.gateway import Gateway
+    from envwatch.web.app import create_app
+    from envwatch.web.auth import admin_token
+
+    engine = await asyncio.to_thread(_prepare, settings)
+    gw = Gateway(settings, engine) if gateway else None
+    if gw is not None:
+        port = await gw.start()
+        typer.echo(f"HJ 212 gateway: tcp://{settings.gateway_host}:{port}")
+    tasks = [asyncio.create_task(c) for c in extra]
+    stop = asyncio.Event()
+    try:
+        if web:
+            config = uvicorn.Config(
+                create_app(settings, engine, gw),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                loop="none",
+            )
+            typer.echo(
+                f"HTTP API: http://127.0.0.1:{settings.http_port}/docs (token: {admin_token(settings)})"
+            )
+            await uvicorn.Server(config).serve()
+        else:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if gw is not None:
+            await gw.stop()
+            typer.echo(f"gateway stopped: {gw.stats()}")
+
+
+GatewayPort = Annotated[int | None, typer.Option("--gateway-port", help="HJ 212 TCP port (default 8212)")]
+HttpPort = Annotated[int | None, typer.Option("--http-port", help="HTTP port (default 8000)")]
+
+
+@app.command()
+def serve(data_dir: DataDir = None, gateway_port: GatewayPort = None, http_port: HttpPort = None) -> None:
+    """HJ 212 gateway + HTTP API in one process, on the embedded store (or ENVWATCH_DATABASE_URL)."""
+    _logging()
+    settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port)
+    _run(_serve(settings, gateway=True, web=True, extra=[]))
+
+
+@app.command()
+def gateway(data_dir: DataDir = None, gateway_port: GatewayPort = None) -> None:
+    """The HJ 212 TCP gateway alone."""
+    _logging()
+    _run(_serve(_settings(data_dir, gateway_port=gateway_port), gateway=True, web=False, extra=[]))
+
+
+@app.command()
+def web(data_dir: DataDir = None, http_port: HttpPort = None) -> None:
+    """The HTTP API alone (commands are sent by the gateway process that holds the connection)."""
+    _logging()
+    _run(_serve(_settings(data_dir, http_port=http_port), gateway=False, web=True, extra=[]))
+
+
+@app.command()
+def simulate(
+    target: Annotated[str, typer.Option(help="HOST:PORT of the HJ 212 gateway")] = "127.0.0.1:8212",
+    devices: Annotated[int, typer.Option(min=1, help="how many data loggers")] = 10,
+    interval: Annotated[float, typer.Option(min=0.01, help="seconds between real-time packets")] = 30.0,
+    protocol: Annotated[str, typer.Option(help="2017 or 2025")] = "2017",
+    duration: Annotated[float | None, typer.Option(help="seconds to run (default: until Ctrl-C)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same devices)")] = 0,
+    registry_csv: Annotated[
+        Path | None,
+        typer.Option(help="also write the simulated devices as a CSV for `envwatch devices import`"),
+    ] = None,
+) -> None:
+    """Simulated gas and water data loggers sending real-time, minute and hour data."""
+    from envwatch.ingest.simulator import demo_devices, run_simulation
+
+    if protocol not in ("2017", "2025"):
+        _fail("--protocol must be 2017 or 2025")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        _fail(f"--target {target!r} must be HOST:PORT")
+    sims = demo_devices(devices, protocol, seed=seed)
+    if registry_csv is not None:
+        write_registry_csv(registry_csv, sims)
+        typer.echo(f"registry written to {registry_csv}")
+
+    async def go() -> None:
+        stats = await run_simulation(
+            host, int(port), sims, interval_s=interval, duration_s=duration, seed=seed
+        )
+        typer.echo(stats.summary())
+
+    _run(go())
+
+
+def write_registry_csv(path: Path, sims: Any) -> None:
+    lines = ["mn,pw,name,enterprise,outlet,kind,protocol,sm4_key"]
+    for i, d in enumerate(sims, start=1):
+        key = d.sm4_key.hex().upper() if d.sm4_key else ""
+        kind_zh = "废气" if d.kind == "gas" else "废水"
+        lines.append(
+            f"{d.mn},{d.pw},{kind_zh}数采仪{i},示范企业{(i + 1) // 2},{kind_zh}排放口{i},{d.kind},{d.protocol},{key}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    gateway_port: GatewayPort = None,
+    http_port: HttpPort = None,
+    devices_2017: Annotated[int, typer.Option(min=0)] = 8,
+    devices_2025: Annotated[int, typer.Option(min=0)] = 4,
+    interval: Annotated[float, typer.Option(min=0.5, help="seconds between real-time packets")] = 5.0,
+) -> None:
+    """``serve`` plus a demo registry and built-in simulated devices feeding it."""
+    from envwatch.core.clock import utcnow
+    from envwatch.ingest.simulator import demo_devices, run_simulation
+    from envwatch.registry.store import import_devices_file
+
+    _logging()
+    settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port)
+    sims = demo_devices(devices_2017, "2017", seed=1) + demo_devices(devices_2025, "2025", seed=2)
+    csv_path = settings.data_dir / "demo-devices.csv"
+    write_registry_csv(csv_path, sims)
+    result = import_devices_file(_prepare(settings), csv_path, utcnow())
+    typer.echo(
+        f"demo registry ({csv_path}): {result.created} created, {result.unchanged + result.updated} kept"
+    )
+    simulation = run_simulation(
+        "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
+    )
+    _run(_serve(settings, gateway=True, web=True, extra=[simulation]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

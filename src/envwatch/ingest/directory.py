@@ -1,0 +1,40 @@
+"""The gateway's view of the registry: registered devices by MN, reloaded periodically.
+
+Looking up the database for every packet would cost more than parsing it; the directory is a dict
+swapped atomically after each reload (on a worker thread), so a lookup never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from envwatch.hj212 import CrcVariant, DevicePolicy
+from envwatch.registry.store import DeviceRecord, load_devices
+
+
+class DeviceDirectory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._by_mn: dict[str, DeviceRecord] = {}
+        self._policies: dict[str, DevicePolicy] = {}
+
+    def reload(self) -> int:
+        """Blocking (call from a worker thread); returns how many devices are registered."""
+        devices = load_devices(self.engine)
+        policies = {mn: _policy(dev) for mn, dev in devices.items()}
+        self._by_mn, self._policies = devices, policies
+        return len(devices)
+
+    def get(self, mn: str | None) -> DeviceRecord | None:
+        return self._by_mn.get(mn) if mn is not None else None
+
+    def policy_for(self, mn: str) -> DevicePolicy | None:
+        return self._policies.get(mn)
+
+    def __len__(self) -> int:
+        return len(self._by_mn)
+
+
+def _policy(device: DeviceRecord) -> DevicePolicy:
+    variants = frozenset(CrcVariant(v) for v in device.crc_variants if v in CrcVariant._value2member_map_)
+    return DevicePolicy(sm4_key=device.sm4_key, crc_variants=variants or frozenset({CrcVariant.STANDARD}))

@@ -1,0 +1,212 @@
+"""One TCP connection from a data logger: the asyncio adapter around the sans-I/O ``hj212.Connection``.
+
+Theory of operation
+-------------------
+Bytes in → ``hj212.Connection`` → events. Every event becomes an ``InboundFrame`` for the writer with a
+verdict: ``ok`` for a packet of a registered device with the right PW, otherwise the reason it was
+refused (``unknown_mn``, ``bad_pw``, ``bad_data``, or the protocol error kind). Only ``ok`` data packets
+carry measurement rows. Replies wait for the commit: the frame's ``done`` callback sends the 9014 (data
+acknowledgement, only when the packet's Flag asks for one) or the 9013 (notify / heartbeat), so nothing is
+acknowledged that is not on disk.
+
+Limits: frames committed-but-not-yet are counted per connection; past ``connection_buffer_bytes`` the
+connection stops reading (TCP then pushes back on the device) until the writer catches up. After
+``auth_failures_before_close`` refused packets the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, cast
+
+from envwatch.core.clock import utcnow
+from envwatch.hj212 import (
+    NEED_DATA,
+    Connection,
+    MessageComplete,
+    Packet,
+    ProtocolError,
+    data_ack,
+    notify_ack,
+)
+from envwatch.ingest.store import FrameOutcome, InboundFrame
+from envwatch.monitoring.records import BadDataPacket, measurement_kind, rows_from_packet
+from envwatch.registry.store import DeviceRecord
+
+if TYPE_CHECKING:
+    from envwatch.ingest.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+# verdicts after which the device gets its reply (the frame is durably logged; sending it again cannot help)
+_ACKABLE = frozenset({"ok", "duplicate", "conflict", "bad_data"})
+# device → host notifications answered with 9013: 9015 heartbeat (2025), 1013 time-calibration request
+_NOTIFY_CNS = frozenset({"9015", "1013"})
+
+
+class DeviceSession(asyncio.Protocol):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        s = gateway.settings
+        self.conn = Connection(
+            max_frame_bytes=s.max_frame_bytes,
+            policy_for=gateway.directory.policy_for,
+            reassembly_timeout=s.reassembly_timeout_s,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.device: DeviceRecord | None = None  # the last device authenticated on this connection
+        self.device_ids: set[int] = set()
+        self.auth_failures = 0
+        self.in_flight_bytes = 0
+        self.paused = False
+        self.closed = False
+        self.last_activity = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.last_activity = self.gw.loop.time()
+        if not self.gw.admit(self):
+            self.closed = True
+            transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        now = self.gw.loop.time()
+        self.last_activity = now
+        self.conn.receive_data(data, now)
+        self.drain_events()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"", self.gw.loop.time())  # a half frame at disconnect becomes TRUNCATED
+        self.drain_events()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.closed = True
+            self.conn.receive_data(b"", self.gw.loop.time())
+            self.drain_events()
+        self.gw.release(self)
+
+    def pause_writing(self) -> None:  # the device reads slowly: stop reading from it too
+        self.gw.pause(self)
+
+    def resume_writing(self) -> None:
+        self.gw.maybe_resume(self)
+
+    # --- sending ----------------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self, why: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("closing %s (%s): %s", self.peer, self.device.mn if self.device else "-", why)
+            self.transport.close()
+
+    # --- events -----------------------------------------------------------------------------------
+    def drain_events(self) -> None:
+        while True:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                break
+            if isinstance(event, Packet):
+                self._on_packet(event)
+            elif isinstance(event, ProtocolError):
+                self._on_error(event)
+            elif isinstance(event, MessageComplete):
+                pass  # every part was stored (and acknowledged) as it arrived
+        if self.auth_failures >= self.gw.settings.auth_failures_before_close:
+            self.close(f"{self.auth_failures} packets with unknown MN or wrong PW")
+
+    def _on_error(self, err: ProtocolError) -> None:
+        device = self.gw.directory.get(err.mn)
+        self._submit(
+            InboundFrame(
+                received_at=utcnow(),
+                peer=self.peer,
+                raw=err.raw,
+                verdict=err.kind.value,
+                reason=err.reason,
+                device_id=device.id if device else None,
+                mn=err.mn,
+                cn=err.cn,
+                qn=err.qn,
+            ),
+            packet=None,
+        )
+
+    def _on_packet(self, packet: Packet) -> None:
+        frame = InboundFrame(
+            received_at=utcnow(),
+            peer=self.peer,
+            raw=packet.raw,
+            verdict="ok",
+            mn=packet.mn,
+            cn=packet.cn,
+            qn=packet.qn,
+        )
+        device = self.gw.directory.get(packet.mn)
+        if packet.mn is None:
+            frame.verdict, frame.reason = "malformed", "no MN in the header"
+        elif device is None:
+            frame.verdict, frame.reason = "unknown_mn", f"MN {packet.mn} is not registered"
+            self.auth_failures += 1
+        elif packet.pw != device.pw:
+            frame.verdict, frame.reason = "bad_pw", f"wrong PW for MN {packet.mn}"
+            frame.device_id = device.id
+            self.auth_failures += 1
+        else:
+            frame.device_id = device.id
+            self._authenticated(device)
+            self.gw.commands.on_packet(self, packet, lambda: None)
+            if measurement_kind(packet.cn) is not None:
+                backfill = packet.backfill or self.gw.commands.is_history_upload(self, packet.cn)
+                try:
+                    frame.measurements = rows_from_packet(
+                        device_id=device.id,
+                        cn=packet.cn or "",
+                        cp=packet.cp,
+                        factors=packet.factors,
+                        backfill=backfill,
+                    )
+                except BadDataPacket as exc:
+                    frame.verdict, frame.reason = "bad_data", str(exc)
+        self._submit(frame, packet)
+
+    def _authenticated(self, device: DeviceRecord) -> None:
+        self.device = device
+        if device.id not in self.device_ids:
+            self.device_ids.add(device.id)
+            self.gw.attach(device, self)
+
+    def _submit(self, frame: InboundFrame, packet: Packet | None) -> None:
+        size = len(frame.raw)
+        self.in_flight_bytes += size
+
+        def done(outcome: FrameOutcome) -> None:
+            self.in_flight_bytes -= size
+            if packet is not None and outcome.committed and outcome.verdict in _ACKABLE:
+                self._reply(packet)
+            self.gw.maybe_resume(self)
+
+        frame.done = done
+        self.gw.writer.submit(frame)
+        self.gw.frames_in += 1
+        if self.in_flight_bytes > self.gw.settings.connection_buffer_bytes:
+            self.gw.pause(self)
+        self.gw.check_backlog()
+
+    def _reply(self, packet: Packet) -> None:
+        if self.closed:
+            return
+        if packet.cn in _NOTIFY_CNS:
+            self.send(notify_ack(packet))
+        elif packet.needs_ack and packet.cn not in ("9011", "9012", "9013", "9014"):
+            self.send(data_ack(packet))
+            self.gw.acks_sent += 1

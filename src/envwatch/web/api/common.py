@@ -1,0 +1,51 @@
+"""Helpers shared by the API routers: the engine, time parameters, value rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import HTTPException, Request
+from sqlalchemy import Engine
+
+from envwatch.core.clock import CHINA_TZ, to_china
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def parse_time(name: str, text: str | None) -> datetime | None:
+    """ISO 8601; a time without offset is China time (what users and devices mean)."""
+    if text is None or text == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(
+            422, f"{name}={text!r} is not an ISO 8601 time such as 2026-11-22T08:00:00+08:00"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)).astimezone(UTC)
+
+
+def time_out(moment: datetime | None) -> str | None:
+    return None if moment is None else to_china(moment).isoformat()
+
+
+def value_out(value: Decimal | None) -> str | None:
+    """Exact values travel as strings (a JSON number would go through a float in most clients)."""
+    return None if value is None else format(value, "f")
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = time_out(value)
+        elif isinstance(value, Decimal):
+            out[key] = value_out(value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,44 @@
+"""The FastAPI application (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+import envwatch
+from envwatch.core.errors import EnvwatchError
+from envwatch.core.settings import Settings
+from envwatch.web.api import commands, devices, packets
+from envwatch.web.auth import CurrentPrincipal, admin_token
+
+
+def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastAPI:
+    app = FastAPI(
+        title="envwatch",
+        version=envwatch.__version__,
+        description="Pollution-source automatic monitoring platform: HJ 212 gateway, raw log, measurements.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.gateway = gateway
+    app.state.admin_token = admin_token(settings)
+
+    @app.exception_handler(EnvwatchError)
+    async def _envwatch_error(_request: Request, exc: EnvwatchError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.http_status)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness (no token; says nothing about data)")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/gateway", tags=["ops"], summary="Gateway counters (connections, frames, writer)")
+    def gateway_stats(_who: CurrentPrincipal) -> dict[str, Any]:
+        gw = app.state.gateway
+        return {"running": gw is not None, **(gw.stats() if gw is not None else {})}
+
+    for router in (devices.router, packets.router, commands.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,191 @@
+"""The gateway over real TCP sockets on loopback, storing into a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import Engine, select
+
+from envwatch.core.settings import Settings
+from envwatch.hj212 import ProtocolVersion, encode
+from envwatch.ingest.gateway import Gateway
+from envwatch.ingest.schema import device_status, raw_packets
+from envwatch.monitoring.schema import measurements
+from tests.helpers import SM4_MN, TEST_KEY_HEX, register_demo_devices
+from tests.ingest.gw import Logger, data_packet, run_with_gateway
+
+
+def verdicts(engine: Engine) -> list[str]:
+    with engine.connect() as c:
+        return list(c.execute(select(raw_packets.c.verdict).order_by(raw_packets.c.id)).scalars())
+
+
+def stored_values(engine: Engine) -> dict[str, str]:
+    with engine.connect() as c:
+        return {
+            r.factor: str(r.value) for r in c.execute(select(measurements.c.factor, measurements.c.value))
+        }
+
+
+def test_data_packet_is_acknowledged_after_it_is_stored(settings: Settings, sqlite_engine: Engine) -> None:
+    register_demo_devices(sqlite_engine)
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(data_packet(qn="20261122120000123"))
+        ack = await dev.reply()
+        assert (ack.cn, ack.st, ack.qn, ack.flag) == ("9014", "91", "20261122120000123", 4)
+        # the ack means the packet is committed: a fresh connection sees it right away
+        assert stored_values(sqlite_engine) == {"a21026": "12.30", "a19001": "9.8"}
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["ok"]
+    with sqlite_engine.connect() as c:
+        status = c.execute(select(device_status)).mappings().one()
+    assert status["online"] is False  # the connection closed
+
+
+def test_no_ack_without_the_ack_bit_and_duplicates_are_acknowledged(
+    settings: Settings, sqlite_engine: Engine
+) -> None:
+    register_demo_devices(sqlite_engine)
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(data_packet(ack=False))
+        await dev.no_reply()
+        await dev.send(data_packet(qn="20261122120000999"))  # the same data again, now asking for an ack
+        ack = await dev.reply()
+        assert ack.qn == "20261122120000999"
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["ok", "duplicate"]
+
+
+def test_unknown_mn_and_wrong_pw_store_nothing_and_close_the_connection(
+    settings: Settings, sqlite_engine: Engine
+) -> None:
+    register_demo_devices(sqlite_engine)
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(data_packet(mn="FFFFFFFFFFFFFFFFFFFFFFFF"))
+        await dev.send(data_packet(pw="000000"))
+        await dev.no_reply()
+        await dev.send(data_packet(pw="000000", qn="20261122120000002"))  # third failure: closed
+        assert await dev.closed_by_peer()
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["unknown_mn", "bad_pw", "bad_pw"]
+    assert stored_values(sqlite_engine) == {}
+
+
+def test_bad_bytes_are_logged_and_the_stream_recovers(settings: Settings, sqlite_engine: Engine) -> None:
+    register_demo_devices(sqlite_engine)
+    good = data_packet()
+    bad_crc = good[:-6] + (b"0000" if good[-6:-2] != b"0000" else b"1111") + b"\r\n"
+    oversize = b"##9999" + b"A" * (settings.max_frame_bytes + 100) + b"\r\n"
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        # garbage, a bad CRC, an oversize frame and a good packet, in one write
+        await dev.send(b"hello\x00\xff" + bad_crc + oversize + data_packet(qn="20261122120000005"))
+        ack = await dev.reply()
+        assert ack.qn == "20261122120000005"
+        # a slow sender: one byte at a time
+        slow = data_packet(qn="20261122120000006", data_time="20261122120100")
+        for i in range(len(slow)):
+            await dev.send(slow[i : i + 1])
+        assert (await dev.reply()).qn == "20261122120000006"
+        # half a packet, then the logger disconnects
+        await dev.send(data_packet(data_time="20261122120200")[:40])
+        await dev.close()
+        await asyncio.sleep(0.2)
+
+    run_with_gateway(settings, sqlite_engine, body)
+    got = verdicts(sqlite_engine)
+    assert got[0] == "garbage" and "bad_crc" in got and "oversize" in got
+    assert got.count("ok") == 2 and got[-1] == "truncated"
+
+
+def test_sm4_packets_and_heartbeat(settings: Settings, sqlite_engine: Engine) -> None:
+    register_demo_devices(sqlite_engine)
+    key = bytes.fromhex(TEST_KEY_HEX)
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port, key=key)
+        await dev.send(data_packet(mn=SM4_MN, version=ProtocolVersion.V2025, key=key, extra={"RF": "1"}))
+        ack = await dev.reply()
+        assert (ack.cn, ack.flag) == ("9014", 8)
+        heartbeat = encode(
+            {"QN": "20261122120001000", "ST": "31", "CN": "9015", "PW": "123456", "MN": SM4_MN, "Flag": "8"}
+        )
+        await dev.send(heartbeat)
+        assert (await dev.reply()).cn == "9013"
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    with sqlite_engine.connect() as c:
+        backfill = c.execute(select(measurements.c.backfill)).scalars().all()
+    assert backfill == [True, True]  # RF=1: back-filled data
+    assert verdicts(sqlite_engine) == ["ok", "ok"]
+
+
+def test_connection_cap_and_idle_timeout(tmp_path, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "var", max_connections=3, idle_timeout_s=0.5, _env_file=None)  # type: ignore[call-arg]
+
+    async def body(gw: Gateway, port: int) -> None:
+        first = [await Logger.connect(port) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        extra = await Logger.connect(port)
+        assert await extra.closed_by_peer(timeout=2)
+        await extra.close()
+        assert gw.refused == 1
+        # nobody speaks: the idle ones are closed
+        for dev in first:
+            assert await dev.closed_by_peer(timeout=3)
+            await dev.close()
+        assert gw.idle_closed == 3
+
+    run_with_gateway(settings, sqlite_engine, body)
+
+
+def test_many_packets_in_one_read(settings: Settings, sqlite_engine: Engine) -> None:
+    register_demo_devices(sqlite_engine)
+    burst = b"".join(
+        data_packet(qn=f"2026112212000{i:04d}", data_time=f"202611221{2 + i // 60:01d}{i % 60:02d}00")
+        for i in range(50)
+    )
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(burst)
+        qns = [(await dev.reply()).qn for _ in range(50)]
+        assert qns == [f"2026112212000{i:04d}" for i in range(50)]  # acks in order
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["ok"] * 50
+
+
+@pytest.mark.parametrize("variant", ["modbus"])
+def test_modbus_crc_only_where_allowed(settings: Settings, sqlite_engine: Engine, variant: str) -> None:
+    from envwatch.hj212.crc import crc16_modbus
+
+    register_demo_devices(sqlite_engine)
+    good = data_packet()
+    segment = good[6:-6]
+    modbus = good[:-6] + f"{crc16_modbus(segment):04X}".encode() + b"\r\n"
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(modbus)
+        await dev.no_reply()
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["bad_crc"]
