@@ -149,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="envwatch-bench-"))
-    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data_dir, _env_file=None)
     engine = make_engine(settings)
     upgrade(engine)
     now = datetime.now(UTC)

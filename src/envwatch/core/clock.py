@@ -21,11 +21,22 @@ def parse_device_time(text: str) -> datetime:
 
     Raises ValueError with the offending text when it is not such a time.
     """
-    if not text.isdigit() or len(text) not in (14, 17):
+    if not (text.isascii() and text.isdigit()) or len(text) not in (14, 17):
         raise ValueError(f"not an HJ 212 time (YYYYMMDDhhmmss[zzz]): {text!r}")
-    local = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TZ)
-    if len(text) == 17:
-        local = local.replace(microsecond=int(text[14:]) * 1000)
+    # slicing by hand: strptime costs ~10 µs and this runs for every data packet
+    try:
+        local = datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+            int(text[14:17]) * 1000 if len(text) == 17 else 0,
+            tzinfo=CHINA_TZ,
+        )
+    except ValueError as exc:
+        raise ValueError(f"not an HJ 212 time (YYYYMMDDhhmmss[zzz]): {text!r}: {exc}") from None
     return local.astimezone(UTC)
 
 

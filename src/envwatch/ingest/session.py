@@ -73,7 +73,7 @@ class DeviceSession(asyncio.Protocol):
         self.last_activity = self.gw.loop.time()
         if not self.gw.admit(self):
             self.closed = True
-            transport.abort()
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         now = self.gw.loop.time()

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 
-from envwatch.core.db import SQLITE_TIME_FORMAT
 from envwatch.monitoring.records import MeasurementRow
 
 Verdict = (
@@ -83,17 +83,25 @@ def sql_dialect(engine: Engine) -> SqlDialect:
             name="sqlite",
             param="?",
             time=_sqlite_time,
-            json=lambda m: json.dumps(m, ensure_ascii=False, separators=(",", ":")),
+            json=lambda m: orjson.dumps(m).decode(),
             value=lambda v: None if v is None else str(v),
             flag_true=1,
         )
     from psycopg.types.json import Json
 
-    return SqlDialect(name="postgresql", param="%s", time=lambda t: t, json=Json, value=lambda v: v)
+    return SqlDialect(
+        name="postgresql",
+        param="%s",
+        time=lambda t: t,
+        json=lambda m: Json(m, dumps=lambda o: orjson.dumps(o).decode()),
+        value=lambda v: v,
+    )
 
 
 def _sqlite_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+    # SQLAlchemy's DateTime storage format on SQLite (core.db.SQLITE_TIME_FORMAT); isoformat is ~5x faster
+    # than strftime and this runs for every stored row
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class PacketStore:
@@ -155,12 +163,16 @@ class PacketStore:
         owners: list[tuple[int, MeasurementRow]] = []  # (frame index, row) in insert order
         for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
             received = d.time(frame.received_at)
+            times: dict[datetime, Any] = {}  # the rows of one packet share their DataTime
             for m in frame.measurements:
+                data_time = times.get(m.data_time)
+                if data_time is None:
+                    data_time = times[m.data_time] = d.time(m.data_time)
                 rows.append(
                     (
                         m.device_id,
                         m.kind,
-                        d.time(m.data_time),
+                        data_time,
                         m.factor,
                         d.value(m.value),
                         m.flag,

@@ -37,7 +37,7 @@ from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketStore
 log = logging.getLogger(__name__)
 
 Job = Callable[[Any], None]  # gets a DB-API cursor inside the writer's transaction
-Dispatch = Callable[[Callable[[], None]], None]
+Dispatch = Callable[[Callable[[], None]], object]  # e.g. loop.call_soon_threadsafe
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = WriterLock(lock_path) if lock_path and engine.dialect.name == "sqlite" else None
-        self.on_batch: Callable[[int], None] | None = None  # called (in the writer thread) with the backlog
+        self.on_batch: Callable[[int], object] | None = None  # called (in the writer thread) with the backlog
         # counters for the operator (and the benchmark)
         self.batches = 0
         self.frames_written = 0

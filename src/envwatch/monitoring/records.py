@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from envwatch.core.clock import parse_device_time
 from envwatch.core.db import to_exact
 from envwatch.monitoring.schema import KIND_BY_CN, VALUE_FIELD
 
 
-@dataclass(frozen=True)
-class MeasurementRow:
+class MeasurementRow(NamedTuple):
+    """One factor of one data packet. A NamedTuple: thousands are built per second on the hot path."""
+
     device_id: int
     kind: str
     data_time: datetime  # aware UTC

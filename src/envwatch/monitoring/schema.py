@@ -44,8 +44,8 @@ measurements = Table(
     Column("packet_id", BigInteger, nullable=False, comment="raw_packets.id of the frame that brought it"),
     Column("backfill", Boolean, nullable=False, comment="RF=1 or a history reply (补传)"),
     Column("received_at", UtcDateTime, nullable=False),
+    # the key of idempotency; its index also serves time-range reads of one device and kind
     UniqueConstraint("device_id", "kind", "data_time", "factor", name="uq_measurements_key"),
-    Index("ix_measurements_device_time", "device_id", "kind", "data_time"),
 )
 
 measurement_conflicts = Table(

@@ -215,8 +215,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_measurements")),
         sa.UniqueConstraint("device_id", "kind", "data_time", "factor", name="uq_measurements_key"),
     )
-    with op.batch_alter_table("measurements", schema=None) as batch_op:
-        batch_op.create_index("ix_measurements_device_time", ["device_id", "kind", "data_time"], unique=False)
 
     op.create_table(
         "command_events",
@@ -249,8 +247,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_command_events_command")
 
     op.drop_table("command_events")
-    with op.batch_alter_table("measurements", schema=None) as batch_op:
-        batch_op.drop_index("ix_measurements_device_time")
 
     op.drop_table("measurements")
     with op.batch_alter_table("measurement_conflicts", schema=None) as batch_op:

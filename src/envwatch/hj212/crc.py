@@ -1,0 +1,96 @@
+"""The HJ 212 CRC and the non-standard variants seen in the field.
+
+Theory of operation
+-------------------
+HJ 212 (2005, 2017 and 2025 alike, Appendix A of 2017) specifies a CRC-16 whose loop looks like
+CRC-16/MODBUS but is not: each byte is XORed into the register *shifted right by 8*
+(``crc = (crc >> 8) ^ byte``), so the low byte of the register is thrown away before the eight
+reflected-polynomial (0xA001) steps. MODBUS XORs the byte into the whole register instead. The
+check value of ``b"123456789"`` is 0x2F80 (MODBUS gives 0x4B37).
+
+Because only 8 bits of state survive from one byte to the next, the standard CRC can take just
+256 distinct values; a random corruption slips through with probability 1/256. Treat it as a
+framing/compatibility check, not as an integrity guarantee.
+
+The CRC covers the data segment only (the bytes between the 4-digit length and the CRC), hashed
+as bytes, so Chinese text is hashed in UTF-8. For SM4-encrypted 2025 packets it covers the
+*plaintext* segment. It is printed as 4 hex digits, high byte first.
+
+Some devices use CRC-16/MODBUS, printed high byte first or byte-swapped (low byte first). They
+are accepted only when a device's policy allows it (:class:`CrcVariant`); we always emit the
+standard CRC in upper case.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["CrcVariant", "crc16", "crc16_modbus", "crc_hex", "crc_value", "match_crc"]
+
+
+class CrcVariant(enum.Enum):
+    """Which CRC algorithm (and byte order) produced a packet's CRC field."""
+
+    STANDARD = "standard"  # HJ 212 Appendix A
+    MODBUS = "modbus"  # CRC-16/MODBUS printed high byte first
+    MODBUS_SWAPPED = "modbus_swapped"  # CRC-16/MODBUS printed low byte first
+
+
+def _make_table() -> tuple[int, ...]:
+    # The reflected 0xA001 table; both algorithms use it, they differ in how a byte enters.
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_TABLE = _make_table()
+
+
+def crc16(data: bytes) -> int:
+    """The HJ 212 CRC of ``data`` (the data segment's bytes). ``crc16(b"123456789") == 0x2F80``."""
+    crc = 0xFFFF
+    table = _TABLE
+    for byte in data:
+        # (crc >> 8) ^ byte, then eight shift/XOR steps == one table lookup of that 8-bit value.
+        crc = table[(crc >> 8) ^ byte]
+    return crc
+
+
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS (not HJ 212; some devices use it). ``crc16_modbus(b"123456789") == 0x4B37``."""
+    crc = 0xFFFF
+    table = _TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def crc_hex(data: bytes) -> str:
+    """The standard CRC of ``data`` as 4 upper-case hex digits, as written into a frame."""
+    return f"{crc16(data):04X}"
+
+
+def crc_value(variant: CrcVariant, data: bytes) -> int:
+    """The 16-bit number a device using ``variant`` would print (high nibble first) for ``data``."""
+    if variant is CrcVariant.STANDARD:
+        return crc16(data)
+    modbus = crc16_modbus(data)
+    if variant is CrcVariant.MODBUS:
+        return modbus
+    return ((modbus & 0xFF) << 8) | (modbus >> 8)
+
+
+# Checked in this order so that a packet valid under the standard is always reported as STANDARD.
+_ORDER = (CrcVariant.STANDARD, CrcVariant.MODBUS, CrcVariant.MODBUS_SWAPPED)
+
+
+def match_crc(data: bytes, declared: int, accepted: frozenset[CrcVariant]) -> CrcVariant | None:
+    """The first accepted variant whose CRC of ``data`` equals ``declared``, else None."""
+    for variant in _ORDER:
+        if variant in accepted and crc_value(variant, data) == declared:
+            return variant
+    return None
