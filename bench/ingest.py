@@ -45,6 +45,7 @@ class Load:
     acked: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    last_ack: float = 0.0
 
 
 def mn_of(i: int) -> str:
@@ -55,63 +56,85 @@ def packet(mn: str, seq: int, base: datetime) -> tuple[bytes, bytes]:
     """A 2011 packet with a unique DataTime per sequence number; returns (frame, qn)."""
     moment = base + timedelta(seconds=seq)
     qn = moment.strftime("%Y%m%d%H%M%S") + f"{seq % 1000:03d}"
-    values = ",".join(
-        f"{code}-Rtd={(seq * 7 + n) % 900 / 10:.1f},{code}-Flag=N" for n, code in enumerate(FACTORS)
-    )
-    values = values.replace(",a", ";a")
+    values = ";".join(f"{code}-Rtd={(seq * 7 + n) % 900 / 10:.1f},{code}-Flag=N" for n, code in enumerate(FACTORS))
     segment = (
         f"QN={qn};ST=31;CN=2011;PW=123456;MN={mn};Flag=5;CP=&&DataTime={moment:%Y%m%d%H%M%S};{values}&&"
     ).encode()
     return b"##%04d%s%s\r\n" % (len(segment), segment, crc_hex(segment).encode()), qn.encode()
 
 
-async def device(i: int, port: int, interval: float, until: float, load: Load, base: datetime) -> None:
-    mn = mn_of(i)
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        load.errors += 1
-        return
-    pending: dict[bytes, float] = {}
+class LoggerProtocol(asyncio.Protocol):
+    """One simulated data logger: sends pre-built packets, times each 9014 by the QN it echoes."""
 
-    async def read_acks() -> None:
-        buf = b""
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            buf += chunk
-            while (end := buf.find(b"\r\n")) >= 0:
-                frame, buf = buf[:end], buf[end + 2 :]
-                q = frame.find(b"QN=")
-                if q >= 0 and b"CN=9014" in frame:
-                    sent_at = pending.pop(frame[q + 3 : q + 20], None)
-                    if sent_at is not None:
-                        load.latencies.append(time.perf_counter() - sent_at)
-                        load.acked += 1
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.pending: dict[bytes, float] = {}
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
 
-    acks = asyncio.create_task(read_acks())
-    await asyncio.sleep((i % 1000) / 1000 * interval)  # spread the connections over the interval
-    seq = 0
-    next_at = time.perf_counter()
-    try:
-        while next_at < until:
-            frame, qn = packet(mn, seq, base)
-            pending[qn] = time.perf_counter()
-            writer.write(frame)
-            load.sent += 1
-            seq += 1
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        await writer.drain()
-        deadline = time.perf_counter() + 10
-        while pending and time.perf_counter() < deadline:  # wait for the last acks
-            await asyncio.sleep(0.05)
-    except OSError:
-        load.errors += 1
-    finally:
-        acks.cancel()
-        writer.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, frame: bytes, qn: bytes) -> None:
+        assert self.transport is not None
+        self.pending[qn] = time.perf_counter()
+        self.transport.write(frame)
+        self.load.sent += 1
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buf += data
+        while (end := self.buf.find(b"\r\n")) >= 0:
+            frame, self.buf = self.buf[:end], self.buf[end + 2 :]
+            q = frame.find(b"QN=")
+            if q >= 0 and b"CN=9014" in frame:
+                sent_at = self.pending.pop(frame[q + 3 : q + 20], None)
+                if sent_at is not None:
+                    self.load.latencies.append(now - sent_at)
+                    self.load.acked += 1
+                    self.load.last_ack = now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.pending:
+            self.load.errors += 1
+
+
+async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, float]:
+    """Open-loop load: device i sends every n/rate seconds, the devices evenly staggered."""
+    load = Load()
+    interval = n / rate
+    per_device = int(duration / interval) + 1
+    base = datetime(2026, 1, 1, tzinfo=CHINA_TZ) - timedelta(seconds=per_device + 10)
+    # build every packet first, so that the client spends its time sending, not formatting
+    frames = [[packet(mn_of(i), seq, base) for seq in range(per_device)] for i in range(n)]
+    loop = asyncio.get_running_loop()
+    protocols: list[LoggerProtocol] = []
+    for _ in range(n):
+        _, proto = await loop.create_connection(lambda: LoggerProtocol(load), "127.0.0.1", port)
+        protocols.append(proto)
+    start = time.perf_counter()
+    slot = interval / n
+    total = n * per_device
+    k = 0
+    while k < total:
+        due = start + k * slot
+        now = time.perf_counter()
+        if due > now:
+            await asyncio.sleep(due - now)
+            now = time.perf_counter()
+        # everything due by now, in order (device k % n, its packet k // n)
+        while k < total and start + k * slot <= now:
+            protocols[k % n].send(*frames[k % n][k // n])
+            k += 1
+    deadline = time.perf_counter() + 15
+    while any(p.pending for p in protocols) and time.perf_counter() < deadline:  # the last acks
+        await asyncio.sleep(0.05)
+    sending_ended = start + total * slot
+    elapsed = max(load.last_ack, sending_ended) - start  # from the first send to the last ack
+    for p in protocols:
+        if p.transport is not None:
+            p.transport.close()
+    return load, elapsed
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -129,15 +152,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, float]:
-    load = Load()
-    interval = n / rate
-    base = datetime(2026, 1, 1, tzinfo=CHINA_TZ) - timedelta(seconds=int(duration * rate / n) + 10)
-    start = time.perf_counter()
-    await asyncio.gather(*(device(i, port, interval, start + duration, load, base) for i in range(n)))
-    return load, time.perf_counter() - start
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
@@ -59,7 +59,8 @@ def pg_engine() -> Iterator[Engine]:
     except Exception as exc:
         admin.dispose()
         pytest.skip(f"PostgreSQL at {url} refused to create a schema: {exc}")
-    engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    # the schema travels in the URL (not connect_args) so that the writer process connects to it too
+    engine = create_engine(make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}))
     upgrade(engine)
     yield engine
     engine.dispose()

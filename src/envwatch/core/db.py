@@ -97,24 +97,30 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        synchronous = settings.sqlite_synchronous.upper()
-        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(
-                f"ENVWATCH_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
-            )
+    return engine_from_url(url, sqlite_synchronous=settings.sqlite_synchronous)
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the single writer
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+def engine_from_url(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine for ``url``; on SQLite every connection gets WAL and the chosen durability."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    synchronous = sqlite_synchronous.upper()
+    if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ValueError(
+            f"ENVWATCH_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+        )
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers never block the single writer
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:

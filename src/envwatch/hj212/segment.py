@@ -54,7 +54,8 @@ HEADER_ORDER = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO", "RF")
 
 # key '=' value delimiter. Group 2 tries the //...// form first (lazy, closed by // before a
 # delimiter or the end); otherwise a plain value up to the next delimiter.
-_ITEM = re.compile(r"([^=;,]+)=(//.*?//(?=[;,]|\Z)|[^;,]*)(?:[;,]|\Z)", re.DOTALL)
+# Leading delimiters are empty items (tolerated).
+_ITEM = re.compile(r"[;,]*([^=;,]+)=(//.*?//(?=[;,]|\Z)|[^;,]*)(?:[;,]|\Z)", re.DOTALL)
 _CP_START = re.compile(r"(?:^|;)CP=&&")
 
 
@@ -121,33 +122,25 @@ def parse_cp(region: str) -> tuple[Cp, Factors]:
     cp: Cp = {}
     factors: Factors = {}
     pos = 0
-    end = len(region)
-    match_item = _ITEM.match
-    while pos < end:
-        if region[pos] in ";,":
-            pos += 1  # empty item (';;', a trailing ';'): tolerated
-            continue
-        match = match_item(region, pos)
-        if match is None:
-            raise _malformed(f"CP item {_short(region[pos:])} is not key=value")
-        key, value = match.group(1), match.group(2)
+    for match in _ITEM.finditer(region):
+        if match.start() != pos:  # finditer skipped text that is not an item
+            break
         pos = match.end()
+        key, value = match.groups()
         code, dash, field = key.rpartition("-")
-        if dash:
-            if not code or not field:
-                raise _malformed(f"CP key {key!r} is not code-Field")
-            _put(factors.setdefault(code, {}), field, value, key)
+        if not dash:
+            target, name = cp, key
+        elif code and field:
+            target, name = factors.setdefault(code, {}), field
         else:
-            _put(cp, key, value, key)
+            raise _malformed(f"CP key {key!r} is not code-Field")
+        old = target.setdefault(name, value)
+        if old != value:
+            raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
+    rest = region[pos:]
+    if rest.strip(";,"):  # empty items (';;', a trailing ';') are tolerated
+        raise _malformed(f"CP item {_short(rest.lstrip(';,'))} is not key=value")
     return cp, factors
-
-
-def _put(target: dict[str, str], name: str, value: str, key: str) -> None:
-    old = target.get(name)
-    if old is None:
-        target[name] = value
-    elif old != value:
-        raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
 
 
 def parse_segment(segment: str) -> tuple[Header, Cp, Factors]:

@@ -72,7 +72,10 @@ class CommandTracker:
         self.by_qn: dict[str, Active] = {}
         self.sql = sql_dialect(engine)
         p = self.sql.param
-        self.sql_event = f"INSERT INTO command_events (command_id, at, event, final, detail) VALUES ({p}, {p}, {p}, {p}, {p})"
+        self.sql_event = (
+            "INSERT INTO command_events (command_id, at, event, final, detail) "
+            f"VALUES ({p}, {p}, {p}, {p}, {self.sql.json_param})"
+        )
 
     # --- picking up queued commands ---------------------------------------------------------------
     def queued_for(self, device_ids: list[int]) -> list[dict[str, Any]]:
@@ -149,8 +152,10 @@ class CommandTracker:
         if active.state == ex.ACCEPTED:
             self._finish(active, ex.EXEC_TIMEOUT, {"reason": f"no 9012 within {self.exec_timeout_s:.0f} s"})
 
-    def on_packet(self, session: DeviceSession, packet: Packet, packet_ref: Callable[[], int | None]) -> bool:
+    def on_packet(self, session: DeviceSession, packet: Packet) -> bool:
         """A packet from a device: is it part of a command exchange? Returns True when it is a reply."""
+        if not self.by_qn:
+            return False  # the common case, on the hot path
         cn = packet.cn
         if cn in ("9011", "9012"):
             active = self.by_qn.get(packet.qn or "")
@@ -183,7 +188,7 @@ class CommandTracker:
         return False
 
     def is_history_upload(self, session: DeviceSession, cn: str | None) -> bool:
-        return any(
+        return bool(self.by_qn) and any(
             a.session is session and a.cn == cn and cn in ("2051", "2061", "2031")
             for a in self.by_qn.values()
         )
@@ -203,9 +208,4 @@ class CommandTracker:
         at = self.now()
 
         d = self.sql
-        row = (command_id, d.time(at), event, final, d.json(detail))
-
-        def job(cursor: Any) -> None:
-            cursor.execute(self.sql_event, row)
-
-        self.writer.submit_job(job)
+        self.writer.submit_statement(self.sql_event, (command_id, d.time(at), event, final, d.json(detail)))

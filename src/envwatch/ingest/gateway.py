@@ -40,6 +40,7 @@ class Gateway:
             engine,
             batch_max=settings.writer_batch_max,
             lock_path=settings.data_dir / "writer.lock",
+            sqlite_synchronous=settings.sqlite_synchronous,
         )
         self.commands = CommandTracker(
             engine, self.writer, overtime_s=settings.command_overtime_s, recount=settings.command_recount
@@ -167,7 +168,7 @@ class Gateway:
         p = d.param
         sql = f"UPDATE device_status SET online = FALSE, changed_at = {p} WHERE device_id = {p} AND online = TRUE"
         params = (d.time(at), device_id)
-        self.writer.submit_job(lambda cursor: cursor.execute(sql, params))
+        self.writer.submit_statement(sql, params)
 
     def _mark_stale_offline(self) -> None:
         """Devices marked online whose last packet is older than the idle timeout (e.g. after a crash)."""
@@ -180,7 +181,7 @@ class Gateway:
             f"WHERE online = TRUE AND (last_seen IS NULL OR last_seen < {p})"
         )
         params = (d.time(now), d.time(cutoff))
-        self.writer.submit_job(lambda cursor: cursor.execute(sql, params))
+        self.writer.submit_statement(sql, params)
 
     # --- periodic work ----------------------------------------------------------------------------
     async def _refresh_registry(self) -> None:

@@ -164,7 +164,7 @@ class DeviceSession(asyncio.Protocol):
         else:
             frame.device_id = device.id
             self._authenticated(device)
-            self.gw.commands.on_packet(self, packet, lambda: None)
+            self.gw.commands.on_packet(self, packet)
             if measurement_kind(packet.cn) is not None:
                 backfill = packet.backfill or self.gw.commands.is_history_upload(self, packet.cn)
                 try:

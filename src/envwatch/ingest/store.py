@@ -71,10 +71,14 @@ class SqlDialect:
 
     name: str
     param: str
+    json_param: str  # placeholder of a JSON column: the value is bound as text
     time: Callable[[datetime], Any]
-    json: Callable[[Mapping[str, Any]], Any]
     value: Callable[[Decimal | None], Any]
     flag_true: Any = field(default=True)
+
+    @staticmethod
+    def json(m: Mapping[str, Any]) -> str:
+        return orjson.dumps(m).decode()
 
 
 def sql_dialect(engine: Engine) -> SqlDialect:
@@ -82,19 +86,13 @@ def sql_dialect(engine: Engine) -> SqlDialect:
         return SqlDialect(
             name="sqlite",
             param="?",
+            json_param="?",
             time=_sqlite_time,
-            json=lambda m: orjson.dumps(m).decode(),
             value=lambda v: None if v is None else str(v),
             flag_true=1,
         )
-    from psycopg.types.json import Json
-
     return SqlDialect(
-        name="postgresql",
-        param="%s",
-        time=lambda t: t,
-        json=lambda m: Json(m, dumps=lambda o: orjson.dumps(o).decode()),
-        value=lambda v: v,
+        name="postgresql", param="%s", json_param="%s::json", time=lambda t: t, value=lambda v: v
     )
 
 
@@ -120,7 +118,8 @@ class PacketStore:
             f"VALUES ({', '.join([p] * 10)})"
         )
         self.sql_measure = (
-            f"INSERT INTO measurements ({self.MEASUREMENT_COLUMNS}) VALUES ({', '.join([p] * 10)}) "
+            f"INSERT INTO measurements ({self.MEASUREMENT_COLUMNS}) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {self.d.json_param}, {p}, {p}, {p}) "
             "ON CONFLICT (device_id, kind, data_time, factor) DO NOTHING"
         )
         self.sql_stored = (
@@ -129,7 +128,8 @@ class PacketStore:
         )
         self.sql_conflict = (
             "INSERT INTO measurement_conflicts (device_id, kind, data_time, factor, packet_id, "
-            f"stored_packet_id, stored_fields, new_fields, detected_at) VALUES ({', '.join([p] * 9)})"
+            f"stored_packet_id, stored_fields, new_fields, detected_at) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {self.d.json_param}, {self.d.json_param}, {p})"
         )
         self.sql_seen = (
             "INSERT INTO device_status (device_id, online, last_seen, last_peer, changed_at) "

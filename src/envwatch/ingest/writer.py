@@ -1,52 +1,53 @@
-"""The single writer: a thread that stores frames in batches (group commit) and reports back.
+"""The single writer: stores frames in batches (group commit) in a separate process and reports back.
 
 Theory of operation
 -------------------
-The gateway submits each received frame; the writer thread takes everything queued (up to
-``batch_max``), stores it in one transaction (``PacketStore.write``), commits, and only then hands the
-outcomes back through ``dispatch`` (in the gateway: ``loop.call_soon_threadsafe``), once per batch. The
-gateway acknowledges a packet (9014) from that callback, so an acknowledged packet is always on disk:
-with SQLite ``synchronous=FULL`` the commit has been fsynced.
+The gateway submits each received frame (and small SQL statements such as "device went offline"). A
+feeder thread sends whatever is queued, up to ``batch_max`` items, as one message to the writer process
+(``writer_child``), which stores it in one transaction, commits, and answers with the outcomes. A
+receiver thread hands those outcomes back through ``dispatch`` (in the gateway:
+``loop.call_soon_threadsafe``), once per batch. The gateway acknowledges a packet (9014) from that
+callback, so an acknowledged packet is always on disk: with SQLite ``synchronous=FULL`` the commit has
+been fsynced.
 
-Other writes of the gateway (connection status, command events) are ``Job`` callables run in the same
-transactions, so the embedded store has exactly one writing connection.
-
-A batch that fails is retried frame by frame, so one frame the database refuses cannot take its
-neighbours down; such a frame is logged raw with verdict ``store_failed``, and a frame that cannot be
-stored at all is reported uncommitted (never acknowledged; the device will send it again).
+If the writer process dies, everything sent to it and not answered is reported uncommitted (those packets
+are not acknowledged; loggers send them again) and a new writer process is started.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import fcntl
 import logging
+import multiprocessing
 import os
+import pickle
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine
 
 from envwatch.core.errors import Conflict
-from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketStore
+from envwatch.ingest.store import FrameOutcome, InboundFrame
+from envwatch.ingest.writer_child import Item, Result, child_main, frame_to_wire
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[Any], None]  # gets a DB-API cursor inside the writer's transaction
 Dispatch = Callable[[Callable[[], None]], object]  # e.g. loop.call_soon_threadsafe
-
-
-@dataclass
-class _JobItem:
-    job: Job
-    done: Callable[[str | None], None] | None = None
-
+StatementDone = Callable[[str | None], None]
 
 _STOP = object()
+
+
+class _Statement:
+    __slots__ = ("done", "params", "sql")
+
+    def __init__(self, sql: str, params: tuple[Any, ...], done: StatementDone | None) -> None:
+        self.sql, self.params, self.done = sql, params, done
 
 
 class WriterLock:
@@ -87,49 +88,70 @@ class Writer:
         batch_max: int = 2000,
         dispatch: Dispatch | None = None,
         lock_path: Path | None = None,
+        sqlite_synchronous: str = "FULL",
     ) -> None:
-        self.engine = engine
-        self.store = PacketStore(engine)
+        self.url = engine.url.render_as_string(hide_password=False)
+        self.sqlite_synchronous = sqlite_synchronous
         self.batch_max = batch_max
         self.dispatch: Dispatch = dispatch or (lambda fn: fn())
+        self.on_batch: Callable[[int], object] | None = None  # called (receiver thread) with the backlog
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._lock = WriterLock(lock_path) if lock_path and engine.dialect.name == "sqlite" else None
-        self.on_batch: Callable[[int], object] | None = None  # called (in the writer thread) with the backlog
+        self._feeder: threading.Thread | None = None
+        self._child: _Child | None = None
         # counters for the operator (and the benchmark)
         self.batches = 0
         self.frames_written = 0
         self.failures = 0
+        self.restarts = 0
 
-    # --- life cycle -----------------------------------------------------------------------------
+    # --- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
         if self._lock:
             self._lock.acquire()
-        self._thread = threading.Thread(target=self._run, name="envwatch-writer", daemon=True)
-        self._thread.start()
+        self._child = self._spawn()
+        self._feeder = threading.Thread(target=self._feed, name="envwatch-writer-feeder", daemon=True)
+        self._feeder.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Store everything already submitted, then stop."""
-        if self._thread is None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Store everything already submitted, then stop the writer process."""
+        if self._feeder is None:
             return
         self._queue.put(_STOP)
-        self._thread.join(timeout)
-        self._thread = None
+        self._feeder.join(timeout)
+        self._feeder = None
+        if self._child is not None:
+            self._child.join(timeout)
+            self._child = None
         if self._lock:
             self._lock.release()
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        """Items submitted and not yet answered."""
+        child = self._child
+        return self._queue.qsize() + (child.inflight_items if child is not None else 0)
 
     def submit(self, frame: InboundFrame) -> None:
         self._queue.put(frame)
 
-    def submit_job(self, job: Job, done: Callable[[str | None], None] | None = None) -> None:
-        self._queue.put(_JobItem(job, done))
+    def submit_statement(self, sql: str, params: tuple[Any, ...], done: StatementDone | None = None) -> None:
+        """One SQL statement, run by the writer in order with the frames (status changes, events)."""
+        self._queue.put(_Statement(sql, params, done))
 
-    # --- the thread -----------------------------------------------------------------------------
-    def _run(self) -> None:
+    def flush(self, timeout: float = 30.0) -> None:
+        """Block until everything submitted so far is committed.
+
+        For tests and scripts only: with the gateway's dispatch (the event loop) calling this from the
+        loop thread would wait for a callback that cannot run.
+        """
+        done = threading.Event()
+        self.submit_statement("SELECT 1", (), lambda _err: done.set())
+        if not done.wait(timeout):
+            raise TimeoutError("writer did not drain in time")
+
+    # --- the feeder thread: queue → writer process ------------------------------------------------
+    def _feed(self) -> None:
         stopping = False
         while not stopping:
             items = [self._queue.get()]
@@ -141,94 +163,127 @@ class Writer:
             if _STOP in items:
                 stopping = True
                 items = [i for i in items if i is not _STOP]
-                # drain what was queued before the stop request
-                while True:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is not _STOP:
-                        items.append(nxt)
             if items:
-                self._write(items)
+                self._send(items)
+        assert self._child is not None
+        self._child.send(None)
 
-    def _write(self, items: Sequence[Any]) -> None:
-        frames = [i for i in items if isinstance(i, InboundFrame)]
-        jobs = [i for i in items if isinstance(i, _JobItem)]
-        try:
-            outcomes = self._transaction(frames, jobs)
-            job_errors: list[str | None] = [None] * len(jobs)
-        except Exception as exc:  # the batch failed: retry piece by piece so only the culprit fails
-            log.warning("writer batch of %d frames failed (%s); retrying one by one", len(frames), exc)
-            self.failures += 1
-            outcomes = [self._write_alone(f) for f in frames]
-            job_errors = [self._job_alone(j) for j in jobs]
+    def _send(self, items: list[Any]) -> None:
+        wire: list[Item] = [
+            ("f", frame_to_wire(i)) if isinstance(i, InboundFrame) else ("s", (i.sql, i.params))
+            for i in items
+        ]
+        payload = pickle.dumps(wire, pickle.HIGHEST_PROTOCOL)
+        for _attempt in range(2):
+            child = self._child
+            assert child is not None
+            with child.lock:
+                if child.alive:
+                    child.inflight.append(items)
+                    child.inflight_items += len(items)
+                    try:
+                        child.send_bytes(payload)
+                        return
+                    except (OSError, ValueError):
+                        child.alive = False  # the receiver reports what was in flight
+            self._respawn(child)
+        self._report(items, [_lost(i) for i in items])
+
+    def _respawn(self, dead: _Child) -> None:
+        dead.join(5)
+        self.restarts += 1
+        log.error("writer process died; starting a new one (restart %d)", self.restarts)
+        self._child = self._spawn()
+
+    # --- the receiver thread: answers → callbacks -------------------------------------------------
+    def _receive(self, child: _Child) -> None:
+        while True:
+            try:
+                results: list[Result] = pickle.loads(child.outbox.recv_bytes())
+            except (EOFError, OSError):
+                break
+            with child.lock:
+                items = child.inflight.popleft()
+                child.inflight_items -= len(items)
+            self._report(items, results)
+        with child.lock:  # the process ended: whatever it did not answer was not committed
+            child.alive = False
+            lost = list(child.inflight)
+            child.inflight.clear()
+            child.inflight_items = 0
+        for items in lost:
+            self._report(items, [_lost(i) for i in items])
+
+    def _report(self, items: Sequence[Any], results: Sequence[Result]) -> None:
         self.batches += 1
-        self.frames_written += sum(1 for o in outcomes if o.committed)
+        self.frames_written += sum(1 for r in results if isinstance(r, FrameOutcome) and r.committed)
+        self.failures += sum(
+            1 for r in results if isinstance(r, str) or (isinstance(r, FrameOutcome) and not r.committed)
+        )
 
         def report() -> None:
-            for frame, outcome in zip(frames, outcomes, strict=True):
-                if frame.done is not None:
-                    frame.done(outcome)
-            for item, error in zip(jobs, job_errors, strict=True):
-                if item.done is not None:
-                    item.done(error)
+            for item, result in zip(items, results, strict=True):
+                if item.done is not None:  # FrameOutcome for a frame, error text or None for a statement
+                    item.done(result)
 
         self.dispatch(report)
         if self.on_batch is not None:
             self.on_batch(self.backlog)
 
-    def _transaction(self, frames: Sequence[InboundFrame], jobs: Sequence[_JobItem]) -> list[FrameOutcome]:
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            outcomes = self.store.write(cursor, frames) if frames else []
-            for item in jobs:
-                item.job(cursor)
-            raw.commit()
-            return outcomes
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
+    def _spawn(self) -> _Child:
+        child = _Child(self.url, self.sqlite_synchronous)
+        threading.Thread(
+            target=self._receive, args=(child,), name="envwatch-writer-receiver", daemon=True
+        ).start()
+        return child
 
-    def _write_alone(self, frame: InboundFrame) -> FrameOutcome:
-        try:
-            return self._transaction([frame], [])[0]
-        except Exception as exc:
-            log.error("frame from %s refused by the database: %s", frame.peer, exc)
-            problem = f"{type(exc).__name__}: {exc}"[:500]
-        # keep the evidence: the raw bytes alone, with what went wrong
-        fallback = replace(
-            frame,
-            verdict="store_failed",
-            reason=f"{len(frame.measurements)} measurement rows could not be stored ({problem})",
-            measurements=(),
+
+def _lost(item: Any) -> Result:
+    if isinstance(item, InboundFrame):
+        return FrameOutcome(
+            packet_id=None, verdict=item.verdict, error="writer process died before committing"
         )
-        try:
-            return self._transaction([fallback], [])[0]
-        except Exception as exc:
-            log.error("frame from %s could not be logged at all: %s", frame.peer, exc)
-            return FrameOutcome(packet_id=None, verdict=frame.verdict, error=str(exc))
+    return "writer process died before committing"
 
-    def _job_alone(self, item: _JobItem) -> str | None:
-        try:
-            self._transaction([], [item])
-            return None
-        except Exception as exc:
-            log.error("writer job failed: %s", exc)
-            return str(exc)
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Block until everything submitted so far is committed.
+class _Child:
+    """The writer process and its two pipes."""
 
-        For tests and scripts only: with the gateway's dispatch (the event loop) calling this from the
-        loop thread would wait for a callback that cannot run.
-        """
-        done = threading.Event()
-        self.submit_job(lambda _cursor: None, lambda _err: done.set())
-        deadline = time.monotonic() + timeout
-        while not done.wait(0.01):
-            if time.monotonic() > deadline:
-                raise TimeoutError("writer did not drain in time")
+    # forkserver: children start from a clean, single-threaded server process (fork from a threaded
+    # gateway is unsafe) and much faster than spawn after the first one.
+    _context = multiprocessing.get_context("forkserver")
+
+    def __init__(self, url: str, sqlite_synchronous: str) -> None:
+        inbox_read, self.inbox = self._context.Pipe(duplex=False)
+        self.outbox, outbox_write = self._context.Pipe(duplex=False)
+        self.process = self._context.Process(
+            target=child_main,
+            args=(url, sqlite_synchronous, inbox_read, outbox_write),
+            name="envwatch-writer",
+            daemon=True,
+        )
+        self.process.start()
+        inbox_read.close()
+        outbox_write.close()
+        self.lock = threading.Lock()
+        self.alive = True
+        self.inflight: collections.deque[list[Any]] = collections.deque()  # sent, not yet answered
+        self.inflight_items = 0
+        self.receiver: threading.Thread | None = None
+
+    def send_bytes(self, payload: bytes) -> None:
+        self.inbox.send_bytes(payload)
+
+    def send(self, message: object) -> None:
+        with contextlib.suppress(OSError, ValueError):  # already gone: nothing to tell it
+            self.inbox.send_bytes(pickle.dumps(message))
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout)
+        if self.process.is_alive():
+            log.error("writer process did not stop in %.0f s; terminating it", timeout)
+            self.process.terminate()
+            self.process.join(5)
+        if self.receiver is not None:
+            self.receiver.join(timeout)  # the last answers are dispatched before stop() returns
+        self.inbox.close()

@@ -79,7 +79,7 @@ def rows_from_packet(
             factor=code,
             value=to_exact(fields.get(value_field)),
             flag=fields.get("Flag"),
-            fields=dict(fields),
+            fields=fields,  # the packet's own dict: nothing mutates it
             backfill=backfill,
         )
         for code, fields in factors.items()

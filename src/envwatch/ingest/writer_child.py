@@ -1,0 +1,172 @@
+"""The writer process: receives batches over a pipe, stores each in one transaction, answers.
+
+Why a process: on a 2-core machine the gateway's event loop (parsing, replies) and the storing (building
+rows, SQLite) both need most of a core; in one process they would share one interpreter lock. Messages are
+pickled lists of plain tuples, which costs a few microseconds per packet.
+
+Protocol (each message a pickled object):
+  parent → child: ``list[Item]`` (a batch) or ``None`` (stop after what was sent)
+  child → parent: ``list[Result]`` for each batch, in order: a FrameOutcome for a frame, an error text or
+                  None for a statement.
+
+Items are applied in the order they were submitted (consecutive frames together), so a status change
+queued between two frames lands between them. Several queued batches go into one transaction (group
+commit). A transaction that fails is retried item by item, so one bad frame fails alone; a frame the
+database refuses is kept raw with verdict ``store_failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from sqlalchemy import Engine
+
+from envwatch.core.db import engine_from_url
+from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketStore
+from envwatch.monitoring.records import MeasurementRow
+
+log = logging.getLogger(__name__)
+
+# wire forms: plain tuples pickle fast
+FrameWire = tuple[
+    datetime,
+    str,
+    bytes,
+    str,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    list[tuple[Any, ...]],
+]
+StatementWire = tuple[str, tuple[Any, ...]]
+Item = tuple[str, Any]  # ("f", FrameWire) | ("s", StatementWire)
+Result = FrameOutcome | str | None
+
+MAX_BATCHES_PER_TRANSACTION = 32
+
+
+def frame_to_wire(frame: InboundFrame) -> FrameWire:
+    return (
+        frame.received_at,
+        frame.peer,
+        frame.raw,
+        frame.verdict,
+        frame.device_id,
+        frame.mn,
+        frame.cn,
+        frame.qn,
+        frame.reason,
+        [tuple(m) for m in frame.measurements],
+    )
+
+
+def frame_from_wire(w: FrameWire) -> InboundFrame:
+    return InboundFrame(
+        received_at=w[0],
+        peer=w[1],
+        raw=w[2],
+        verdict=w[3],
+        device_id=w[4],
+        mn=w[5],
+        cn=w[6],
+        qn=w[7],
+        reason=w[8],
+        measurements=[MeasurementRow(*m) for m in w[9]],
+    )
+
+
+class BatchApplier:
+    """Applies items to the database; usable in-process (tests) and in the child."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = PacketStore(engine)
+        self.failures = 0
+
+    def apply(self, items: Sequence[Item]) -> list[Result]:
+        try:
+            return self._transaction(items)
+        except Exception as exc:
+            log.warning("writer batch of %d items failed (%s); retrying one by one", len(items), exc)
+            self.failures += 1
+            return [self._alone(item) for item in items]
+
+    def _transaction(self, items: Sequence[Item]) -> list[Result]:
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            results: list[Result] = []
+            run: list[InboundFrame] = []
+            for kind, body in items:
+                if kind == "f":
+                    run.append(frame_from_wire(body))
+                    continue
+                if run:
+                    results.extend(self.store.write(cursor, run))
+                    run = []
+                cursor.execute(*body)
+                results.append(None)
+            if run:
+                results.extend(self.store.write(cursor, run))
+            raw.commit()
+            return results
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def _alone(self, item: Item) -> Result:
+        try:
+            return self._transaction([item])[0]
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"[:500]
+            log.error("writer item refused by the database: %s", problem)
+        if item[0] == "s":
+            return problem
+        # keep the evidence: the raw bytes alone, with what went wrong
+        frame = frame_from_wire(item[1])
+        fallback = replace(
+            frame,
+            verdict="store_failed",
+            reason=f"{len(frame.measurements)} measurement rows could not be stored ({problem})",
+            measurements=(),
+        )
+        try:
+            return self._transaction([("f", frame_to_wire(fallback))])[0]
+        except Exception as exc:
+            log.error("frame from %s could not be logged at all: %s", frame.peer, exc)
+            return FrameOutcome(packet_id=None, verdict=frame.verdict, error=str(exc))
+
+
+def child_main(url: str, sqlite_synchronous: str, inbox: Connection, outbox: Connection) -> None:
+    """Entry point of the writer process."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s writer: %(message)s")
+    applier = BatchApplier(engine_from_url(url, sqlite_synchronous=sqlite_synchronous))
+    stopping = False
+    while not stopping:
+        try:
+            batches = [pickle.loads(inbox.recv_bytes())]
+            while len(batches) < MAX_BATCHES_PER_TRANSACTION and inbox.poll(0):
+                batches.append(pickle.loads(inbox.recv_bytes()))
+        except EOFError:
+            break
+        if None in batches:
+            stopping = True
+            batches = [b for b in batches if b is not None]
+        if not batches:
+            continue
+        results = applier.apply([item for batch in batches for item in batch])
+        offset = 0
+        for batch in batches:
+            outbox.send_bytes(pickle.dumps(results[offset : offset + len(batch)], pickle.HIGHEST_PROTOCOL))
+            offset += len(batch)
+    outbox.close()
