@@ -36,17 +36,15 @@ async def wait_final(engine: Engine, command_id: int, timeout: float = 5.0) -> s
     raise AssertionError("command did not finish")
 
 
-def test_get_time_and_history_request(tmp_path, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    register_demo_devices(sqlite_engine)
+def test_get_time_and_history_request(tmp_path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    register_demo_devices(engine)
     settings = fast(tmp_path)
 
     async def body(gw: Gateway, port: int) -> None:
         dev = await Logger.connect(port)
         await dev.send(data_packet())  # the logger announces itself with data
         await dev.reply()
-        get_time = create_command(
-            sqlite_engine, mn=GAS_MN, cn="1011", params={}, requested_by="t", now=utcnow()
-        )
+        get_time = create_command(engine, mn=GAS_MN, cn="1011", params={}, requested_by="t", now=utcnow())
         request = await dev.reply()
         assert (request.cn, request.qn, request.mn, request.flag) == ("1011", get_time.qn, GAS_MN, 5)
         await dev.send(qn_rtn(request, 1))
@@ -60,10 +58,10 @@ def test_get_time_and_history_request(tmp_path, sqlite_engine: Engine) -> None: 
         }
         await dev.send(encode(upload, {"SystemTime": "20261122120459"}))
         await dev.send(exe_rtn(request, 1))
-        assert await wait_final(sqlite_engine, get_time.id) == "done"
+        assert await wait_final(engine, get_time.id) == "done"
 
         history = create_command(
-            sqlite_engine,
+            engine,
             mn=GAS_MN,
             cn="2061",
             params={"BeginTime": "20261122080000", "EndTime": "20261122090000"},
@@ -79,14 +77,14 @@ def test_get_time_and_history_request(tmp_path, sqlite_engine: Engine) -> None: 
         )
         assert (await dev.reply()).cn == "9014"
         await dev.send(exe_rtn(request, 1))
-        assert await wait_final(sqlite_engine, history.id) == "done"
+        assert await wait_final(engine, history.id) == "done"
         await dev.close()
 
-    run_with_gateway(settings, sqlite_engine, body)
-    view = get_command(sqlite_engine, 1)
+    run_with_gateway(settings, engine, body)
+    view = get_command(engine, 1)
     assert [e["event"] for e in view.events] == ["queued", "sent", "accepted", "data", "done"]
     assert view.events[3]["detail"] == {"SystemTime": "20261122120459"}
-    with sqlite_engine.connect() as c:
+    with engine.connect() as c:
         hour_row = c.execute(select(measurements).where(measurements.c.kind == "hour")).mappings().one()
     assert str(hour_row["value"]) == "11.5" and hour_row["backfill"] is True
 

@@ -28,8 +28,8 @@ def stored_values(engine: Engine) -> dict[str, str]:
         }
 
 
-def test_data_packet_is_acknowledged_after_it_is_stored(settings: Settings, sqlite_engine: Engine) -> None:
-    register_demo_devices(sqlite_engine)
+def test_data_packet_is_acknowledged_after_it_is_stored(settings: Settings, engine: Engine) -> None:
+    register_demo_devices(engine)
 
     async def body(gw: Gateway, port: int) -> None:
         dev = await Logger.connect(port)
@@ -37,12 +37,12 @@ def test_data_packet_is_acknowledged_after_it_is_stored(settings: Settings, sqli
         ack = await dev.reply()
         assert (ack.cn, ack.st, ack.qn, ack.flag) == ("9014", "91", "20261122120000123", 4)
         # the ack means the packet is committed: a fresh connection sees it right away
-        assert stored_values(sqlite_engine) == {"a21026": "12.30", "a19001": "9.8"}
+        assert stored_values(engine) == {"a21026": "12.30", "a19001": "9.8"}
         await dev.close()
 
-    run_with_gateway(settings, sqlite_engine, body)
-    assert verdicts(sqlite_engine) == ["ok"]
-    with sqlite_engine.connect() as c:
+    run_with_gateway(settings, engine, body)
+    assert verdicts(engine) == ["ok"]
+    with engine.connect() as c:
         status = c.execute(select(device_status)).mappings().one()
     assert status["online"] is False  # the connection closed
 

@@ -137,3 +137,29 @@ def test_evidence_tables_refuse_update_and_delete(engine: Engine, table: str, st
     with pytest.raises(DatabaseError, match="append-only"), engine.begin() as c:
         c.execute(text(statement.format(t=table)))
     assert count(engine, measurements) == 1
+
+
+def test_a_dead_writer_process_is_replaced_and_nothing_is_falsely_committed(sqlite_engine: Engine) -> None:
+    dev = register_demo_devices(sqlite_engine)[GAS_MN]
+    writer = Writer(sqlite_engine)
+    outcomes: list[FrameOutcome] = []
+    writer.start()
+    first = frame(dev, {"a21026": "1"}, data_time="20261122120000")
+    first.done = outcomes.append
+    writer.submit(first)
+    writer.flush()
+    assert writer._child is not None
+    writer._child.process.kill()  # the writer process dies
+    writer._child.process.join(5)
+    later = [frame(dev, {"a21026": "2"}, data_time=f"202611221201{s:02d}") for s in range(0, 50, 10)]
+    for f in later:
+        f.done = outcomes.append
+        writer.submit(f)
+    writer.stop()
+    assert writer.restarts == 1
+    assert len(outcomes) == 6
+    committed = [o for o in outcomes if o.committed]
+    assert committed[0] is outcomes[0] and len(committed) >= 4  # the restart costs at most one batch
+    with sqlite_engine.connect() as c:
+        stored = set(c.execute(select(raw_packets.c.id)).scalars())
+    assert {o.packet_id for o in committed} <= stored  # every frame reported committed is on disk

@@ -62,6 +62,7 @@ class DeviceSession(asyncio.Protocol):
         self.in_flight_bytes = 0
         self.paused = False
         self.closed = False
+        self.eof = False
         self.last_activity = 0.0
 
     # --- asyncio.Protocol -------------------------------------------------------------------------
@@ -82,16 +83,20 @@ class DeviceSession(asyncio.Protocol):
         self.drain_events()
 
     def eof_received(self) -> bool:
-        self.conn.receive_data(b"", self.gw.loop.time())  # a half frame at disconnect becomes TRUNCATED
-        self.drain_events()
+        self._end_of_stream()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
+            self._end_of_stream()
             self.closed = True
-            self.conn.receive_data(b"", self.gw.loop.time())
-            self.drain_events()
         self.gw.release(self)
+
+    def _end_of_stream(self) -> None:
+        if not self.eof:
+            self.eof = True
+            self.conn.receive_data(b"", self.gw.loop.time())  # a half frame at disconnect becomes TRUNCATED
+            self.drain_events()
 
     def pause_writing(self) -> None:  # the device reads slowly: stop reading from it too
         self.gw.pause(self)
