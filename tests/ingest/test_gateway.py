@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from envwatch.core.settings import Settings
-from envwatch.hj212 import ProtocolVersion, encode
+from envwatch.hj212 import Connection, DevicePolicy, ProtocolVersion, encode
 from envwatch.ingest.gateway import Gateway
 from envwatch.ingest.schema import device_status, raw_packets
 from envwatch.monitoring.schema import measurements
@@ -189,3 +189,68 @@ def test_modbus_crc_only_where_allowed(settings: Settings, sqlite_engine: Engine
 
     run_with_gateway(settings, sqlite_engine, body)
     assert verdicts(sqlite_engine) == ["bad_crc"]
+
+
+def test_sm4_key_rotation_cn1014(settings: Settings, sqlite_engine: Engine) -> None:
+    from envwatch.registry.schema import device_keys
+
+    register_demo_devices(sqlite_engine)
+    old = bytes.fromhex(TEST_KEY_HEX)
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port, key=old)
+        ask = {"QN": "20261122120002000", "ST": "31", "CN": "1014", "PW": "123456", "MN": SM4_MN, "Flag": "9"}
+        await dev.send(encode(ask, {"SKCreateTime": "20260801000000"}, sm4_key=old))
+        reply = await dev.reply()  # decrypted with the old key
+        assert reply.cn == "1014" and reply.qn == "20261122120002000" and reply.encrypted
+        new = reply.cp["NewSK"].encode()
+        assert len(new) == 16 and new != old
+        packet = data_packet(mn=SM4_MN, version=ProtocolVersion.V2025, key=new, qn="20261122120003000")
+        dev.conn = Connection(policy_for=lambda _mn: DevicePolicy(sm4_key=new))  # the logger switches keys
+        await dev.send(packet)
+        assert (await dev.reply()).cn == "9014"  # the gateway now expects the new key
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    with sqlite_engine.connect() as c:
+        keys = c.execute(select(device_keys.c.source, device_keys.c.key_hex).order_by(device_keys.c.id)).all()
+    assert [k.source for k in keys] == ["import", "cn1014"]
+    assert verdicts(sqlite_engine) == ["ok", "ok"]
+
+
+def test_backpressure_pauses_reading_and_loses_nothing(tmp_path, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        writer_queue_max=10,
+        writer_batch_max=5,
+        connection_buffer_bytes=1024,
+        _env_file=None,
+    )  # type: ignore[call-arg]
+    register_demo_devices(sqlite_engine)
+    packets = [
+        data_packet(qn=f"202611221200{i:05d}", data_time=f"20261122{12 + i // 60:02d}{i % 60:02d}00")
+        for i in range(60)
+    ]
+
+    async def body(gw: Gateway, port: int) -> None:
+        blocker = sqlite3.connect(settings.data_dir / "envwatch.db", timeout=30)
+        blocker.execute("BEGIN IMMEDIATE")  # the database is busy: the writer cannot commit
+        dev = await Logger.connect(port)
+        await dev.send(b"".join(packets))
+        for _ in range(100):
+            if gw.backlog_paused and gw.paused:
+                break
+            await asyncio.sleep(0.05)
+        assert gw.paused, "the connection was not paused while the writer was stuck"
+        await dev.no_reply(0.2)  # nothing is acknowledged that is not committed
+        blocker.rollback()
+        blocker.close()
+        acks = [(await dev.reply(timeout=20)).qn for _ in packets]
+        assert acks == [f"202611221200{i:05d}" for i in range(60)]
+        assert not gw.paused and not gw.backlog_paused
+        await dev.close()
+
+    run_with_gateway(settings, sqlite_engine, body)
+    assert verdicts(sqlite_engine) == ["ok"] * 60

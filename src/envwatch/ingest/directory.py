@@ -6,6 +6,8 @@ swapped atomically after each reload (on a worker thread), so a lookup never blo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import Engine
 
 from envwatch.hj212 import CrcVariant, DevicePolicy
@@ -30,6 +32,14 @@ class DeviceDirectory:
 
     def policy_for(self, mn: str) -> DevicePolicy | None:
         return self._policies.get(mn)
+
+    def set_key(self, mn: str, key: bytes) -> None:
+        """Use a new SM4 key for ``mn`` at once (after a CN 1014 rotation was committed)."""
+        device = self._by_mn.get(mn)
+        if device is not None:
+            updated = replace(device, sm4_key=key)
+            self._by_mn = {**self._by_mn, mn: updated}
+            self._policies = {**self._policies, mn: _policy(updated)}
 
     def __len__(self) -> int:
         return len(self._by_mn)

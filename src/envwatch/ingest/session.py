@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import string
 from typing import TYPE_CHECKING, cast
 
-from envwatch.core.clock import utcnow
+from envwatch.core.clock import format_device_time, utcnow
 from envwatch.hj212 import (
     NEED_DATA,
     Connection,
@@ -28,9 +30,10 @@ from envwatch.hj212 import (
     Packet,
     ProtocolError,
     data_ack,
+    key_update_reply,
     notify_ack,
 )
-from envwatch.ingest.store import FrameOutcome, InboundFrame
+from envwatch.ingest.store import FrameOutcome, InboundFrame, sql_dialect
 from envwatch.monitoring.records import BadDataPacket, measurement_kind, rows_from_packet
 from envwatch.registry.store import DeviceRecord
 
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 _ACKABLE = frozenset({"ok", "duplicate", "conflict", "bad_data"})
 # device → host notifications answered with 9013: 9015 heartbeat (2025), 1013 time-calibration request
 _NOTIFY_CNS = frozenset({"9015", "1013"})
+# NewSK is 16 printable ASCII characters without ; , = & (the data-segment delimiters)
+_KEY_ALPHABET = string.ascii_letters + string.digits + "!#$%()*+-./:<>?@[]^_{|}~"
 
 
 class DeviceSession(asyncio.Protocol):
@@ -170,6 +175,10 @@ class DeviceSession(asyncio.Protocol):
             frame.device_id = device.id
             self._authenticated(device)
             self.gw.commands.on_packet(self, packet)
+            if packet.cn == "1014" and device.protocol == "2025":
+                self._submit(frame, None)
+                self._rotate_key(packet, device)
+                return
             if measurement_kind(packet.cn) is not None:
                 backfill = packet.backfill or self.gw.commands.is_history_upload(self, packet.cn)
                 try:
@@ -183,6 +192,37 @@ class DeviceSession(asyncio.Protocol):
                 except BadDataPacket as exc:
                     frame.verdict, frame.reason = "bad_data", str(exc)
         self._submit(frame, packet)
+
+    def _rotate_key(self, packet: Packet, device: DeviceRecord) -> None:
+        """CN 1014 (HJ 212-2025 §6.4.3): the logger asks for a new SM4 key.
+
+        The new key is random (fixed or patterned keys are forbidden) and, as NewSK travels as 16 ASCII
+        characters, drawn from 86 printable characters (about 103 bits); it is stored as a new ``device_keys`` row,
+        and sent encrypted with the current key once that row is committed; from then on the gateway
+        expects the new key. A logger that misses the reply keeps the old key, fails to decrypt, and asks
+        again: its packets stay in the raw log meanwhile and are not acknowledged, so it sends them again.
+        """
+        new_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)).encode()
+        now = utcnow()
+        d = sql_dialect(self.gw.engine)
+        p = d.param
+        sql = f"INSERT INTO device_keys (device_id, key_hex, source, created_at) VALUES ({p}, {p}, {p}, {p})"
+
+        def committed(error: str | None) -> None:
+            if error is not None or self.closed:
+                log.error("key rotation for %s not stored: %s", device.mn, error or "connection closed")
+                return
+            self.send(
+                key_update_reply(
+                    packet, new_key=new_key, sk_create_time=format_device_time(now), sm4_key=device.sm4_key
+                )
+            )
+            self.gw.directory.set_key(device.mn, new_key)
+            self.device = self.gw.directory.get(device.mn)
+
+        self.gw.writer.submit_statement(
+            sql, (device.id, new_key.hex().upper(), "cn1014", d.time(now)), committed
+        )
 
     def _authenticated(self, device: DeviceRecord) -> None:
         self.device = device
