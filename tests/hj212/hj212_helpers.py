@@ -9,7 +9,8 @@ from typing import Any
 from envwatch.hj212 import Connection, NeedData, crc16
 from envwatch.hj212.packet import Event
 
-EXAMPLES_PATH = Path("/work/shared/reference/hj212-standard-examples.json")
+# the standard's worked packets, copied from ../shared/reference so the tests run anywhere
+EXAMPLES_PATH = Path(__file__).resolve().parents[1] / "data" / "hj212-standard-examples.json"
 KEY = b"0" * 16  # HJ 212-2025 Appendix A.2 test key: sixteen 0x30
 
 
