@@ -56,7 +56,9 @@ def packet(mn: str, seq: int, base: datetime) -> tuple[bytes, bytes]:
     """A 2011 packet with a unique DataTime per sequence number; returns (frame, qn)."""
     moment = base + timedelta(seconds=seq)
     qn = moment.strftime("%Y%m%d%H%M%S") + f"{seq % 1000:03d}"
-    values = ";".join(f"{code}-Rtd={(seq * 7 + n) % 900 / 10:.1f},{code}-Flag=N" for n, code in enumerate(FACTORS))
+    values = ";".join(
+        f"{code}-Rtd={(seq * 7 + n) % 900 / 10:.1f},{code}-Flag=N" for n, code in enumerate(FACTORS)
+    )
     segment = (
         f"QN={qn};ST=31;CN=2011;PW=123456;MN={mn};Flag=5;CP=&&DataTime={moment:%Y%m%d%H%M%S};{values}&&"
     ).encode()
