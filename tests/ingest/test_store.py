@@ -10,9 +10,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from envwatch.ingest.schema import device_status, raw_packets
-from envwatch.ingest.store import FrameOutcome, InboundFrame
+from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData
 from envwatch.ingest.writer import Writer
-from envwatch.monitoring.records import rows_from_packet
 from envwatch.monitoring.schema import measurement_conflicts, measurements
 from tests.helpers import GAS_MN, NOW, register_demo_devices
 
@@ -21,9 +20,6 @@ def frame(
     device_id: int, values: dict[str, str], *, data_time: str = "20261122120000", raw: bytes = b"##x"
 ) -> InboundFrame:
     factors = {code: {"Rtd": v, "Flag": "N"} for code, v in values.items()}
-    rows = rows_from_packet(
-        device_id=device_id, cn="2011", cp={"DataTime": data_time}, factors=factors, backfill=False
-    )
     return InboundFrame(
         received_at=NOW,
         peer="127.0.0.1:5000",
@@ -33,7 +29,7 @@ def frame(
         mn=GAS_MN,
         cn="2011",
         qn="20261122120000001",
-        measurements=rows,
+        data=PacketData({"DataTime": data_time}, factors, False),
     )
 
 
@@ -163,3 +159,17 @@ def test_a_dead_writer_process_is_replaced_and_nothing_is_falsely_committed(sqli
     with sqlite_engine.connect() as c:
         stored = set(c.execute(select(raw_packets.c.id)).scalars())
     assert {o.packet_id for o in committed} <= stored  # every frame reported committed is on disk
+
+
+def test_a_data_packet_without_datatime_is_bad_data(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    bad = frame(dev, {"a21026": "1"})
+    bad.data = PacketData({}, {"a21026": {"Rtd": "1"}}, False)
+    odd = frame(dev, {"a21026": "1"})
+    odd.data = PacketData({"DataTime": "20261122120000"}, {"a 2;": {"Rtd": "1"}}, False)
+    out_bad, out_odd = write(engine, bad, odd)
+    assert (out_bad.verdict, out_odd.verdict) == ("bad_data", "bad_data")
+    with engine.connect() as c:
+        reasons = c.execute(select(raw_packets.c.reason).order_by(raw_packets.c.id)).scalars().all()
+    assert reasons[0] == "CN 2011 data packet without DataTime" and "factor code" in reasons[1]
+    assert count(engine, measurements) == 0

@@ -9,9 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from envwatch.core.settings import Settings
-from envwatch.ingest.store import InboundFrame
+from envwatch.ingest.store import InboundFrame, PacketData
 from envwatch.ingest.writer import Writer
-from envwatch.monitoring.records import rows_from_packet
 from envwatch.web.app import create_app
 from tests.helpers import GAS_MN, NOW, register_demo_devices
 
@@ -22,16 +21,12 @@ def client(settings: Settings, sqlite_engine: Engine) -> Iterator[TestClient]:
     writer = Writer(sqlite_engine)
     writer.start()
     for i, value in enumerate(["12.30", "0.000001", "99999999.99"]):
-        rows = rows_from_packet(
-            device_id=ids[GAS_MN],
-            cn="2011",
-            cp={"DataTime": f"2026112212{i:02d}00"},
-            factors={"a21026": {"Rtd": value, "Flag": "N"}},
-            backfill=False,
+        data = PacketData(
+            {"DataTime": f"2026112212{i:02d}00"}, {"a21026": {"Rtd": value, "Flag": "N"}}, False
         )
         writer.submit(
             InboundFrame(
-                NOW, "127.0.0.1:1", b"##raw\xe6\xb1\xa1", "ok", ids[GAS_MN], GAS_MN, "2011", "q", None, rows
+                NOW, "127.0.0.1:1", b"##raw\xe6\xb1\xa1", "ok", ids[GAS_MN], GAS_MN, "2011", "q", None, data
             )
         )
     writer.submit(InboundFrame(NOW, "127.0.0.1:1", b"junk", "garbage", reason="not a frame"))

@@ -33,8 +33,8 @@ from envwatch.hj212 import (
     key_update_reply,
     notify_ack,
 )
-from envwatch.ingest.store import FrameOutcome, InboundFrame, sql_dialect
-from envwatch.monitoring.records import BadDataPacket, measurement_kind, rows_from_packet
+from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData, sql_dialect
+from envwatch.monitoring.records import measurement_kind
 from envwatch.registry.store import DeviceRecord
 
 if TYPE_CHECKING:
@@ -181,16 +181,7 @@ class DeviceSession(asyncio.Protocol):
                 return
             if measurement_kind(packet.cn) is not None:
                 backfill = packet.backfill or self.gw.commands.is_history_upload(self, packet.cn)
-                try:
-                    frame.measurements = rows_from_packet(
-                        device_id=device.id,
-                        cn=packet.cn or "",
-                        cp=packet.cp,
-                        factors=packet.factors,
-                        backfill=backfill,
-                    )
-                except BadDataPacket as exc:
-                    frame.verdict, frame.reason = "bad_data", str(exc)
+                frame.data = PacketData(packet.cp, packet.factors, backfill)
         self._submit(frame, packet)
 
     def _rotate_key(self, packet: Packet, device: DeviceRecord) -> None:

@@ -22,16 +22,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Engine
 
-from envwatch.monitoring.records import MeasurementRow
+from envwatch.monitoring.records import BadDataPacket, MeasurementRow, rows_from_packet
 
 Verdict = (
     str  # ok | duplicate | conflict | <hj212 ErrorKind value> | unknown_mn | bad_pw | bad_data | store_failed
 )
+
+
+class PacketData(NamedTuple):
+    """The content of a data packet (CN 2011/2051/2061/2031); the writer turns it into measurement rows.
+
+    Building rows (times, decimals) happens in the writer process, off the gateway's event loop.
+    """
+
+    cp: Mapping[str, str]
+    factors: Mapping[str, Mapping[str, str]]
+    backfill: bool
 
 
 @dataclass
@@ -47,7 +58,7 @@ class InboundFrame:
     cn: str | None = None
     qn: str | None = None
     reason: str | None = None
-    measurements: Sequence[MeasurementRow] = ()
+    data: PacketData | None = None  # set on data packets of an authenticated device
     done: Callable[[FrameOutcome], None] | None = None
 
 
@@ -75,6 +86,7 @@ class SqlDialect:
     time: Callable[[datetime], Any]
     value: Callable[[Decimal | None], Any]
     flag_true: Any = field(default=True)
+    flag_false: Any = field(default=False)
 
     @staticmethod
     def json(m: Mapping[str, Any]) -> str:
@@ -90,6 +102,7 @@ def sql_dialect(engine: Engine) -> SqlDialect:
             time=_sqlite_time,
             value=lambda v: None if v is None else str(v),
             flag_true=1,
+            flag_false=0,
         )
     return SqlDialect(
         name="postgresql", param="%s", json_param="%s::json", time=lambda t: t, value=lambda v: v
@@ -159,15 +172,21 @@ class PacketStore:
         """Store ``frames`` with the cursor's open transaction; the caller commits."""
         d = self.d
         ids = self.allocate_ids(cursor, len(frames))
+        verdicts = [f.verdict for f in frames]
+        reasons = [f.reason for f in frames]
+        per_frame: list[list[MeasurementRow]] = []
         rows: list[tuple[Any, ...]] = []
-        owners: list[tuple[int, MeasurementRow]] = []  # (frame index, row) in insert order
         for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
+            measured = self._rows(frame)
+            if isinstance(measured, str):
+                verdicts[index], reasons[index], measured = "bad_data", measured, []
+            per_frame.append(measured)
+            if not measured:
+                continue
             received = d.time(frame.received_at)
-            times: dict[datetime, Any] = {}  # the rows of one packet share their DataTime
-            for m in frame.measurements:
-                data_time = times.get(m.data_time)
-                if data_time is None:
-                    data_time = times[m.data_time] = d.time(m.data_time)
+            data_time = d.time(measured[0].data_time)  # one DataTime per packet
+            backfill = d.flag_true if measured[0].backfill else d.flag_false
+            for m in measured:
                 rows.append(
                     (
                         m.device_id,
@@ -178,25 +197,24 @@ class PacketStore:
                         m.flag,
                         d.json(m.fields),
                         packet_id,
-                        d.flag_true if m.backfill else (0 if d.name == "sqlite" else False),
+                        backfill,
                         received,
                     )
                 )
-                owners.append((index, m))
         duplicates = [0] * len(frames)
         conflicts = [0] * len(frames)
         if rows:
             cursor.executemany(self.sql_measure, rows)
             if cursor.rowcount != len(rows):
-                self._sort_out_rejected(cursor, ids, frames, owners, duplicates, conflicts)
+                self._sort_out_rejected(cursor, ids, frames, per_frame, duplicates, conflicts)
         raw_rows = []
         outcomes = []
         for i, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
-            verdict = frame.verdict
-            if verdict == "ok" and frame.measurements:
+            verdict = verdicts[i]
+            if verdict == "ok" and per_frame[i]:
                 if conflicts[i]:
                     verdict = "conflict"
-                elif duplicates[i] == len(frame.measurements):
+                elif duplicates[i] == len(per_frame[i]):
                     verdict = "duplicate"
             raw_rows.append(
                 (
@@ -208,7 +226,7 @@ class PacketStore:
                     frame.cn,
                     frame.qn,
                     verdict,
-                    frame.reason,
+                    reasons[i],
                     frame.raw,
                 )
             )
@@ -216,7 +234,7 @@ class PacketStore:
                 FrameOutcome(
                     packet_id=packet_id,
                     verdict=verdict,
-                    stored=len(frame.measurements) - duplicates[i] - conflicts[i],
+                    stored=len(per_frame[i]) - duplicates[i] - conflicts[i],
                     duplicates=duplicates[i],
                     conflicts=conflicts[i],
                 )
@@ -225,19 +243,35 @@ class PacketStore:
         self._mark_seen(cursor, frames)
         return outcomes
 
+    @staticmethod
+    def _rows(frame: InboundFrame) -> list[MeasurementRow] | str:
+        """The measurement rows of an ``ok`` data frame, or the reason it has none (bad_data)."""
+        if frame.data is None or frame.verdict != "ok" or frame.device_id is None or frame.cn is None:
+            return []
+        try:
+            return rows_from_packet(
+                device_id=frame.device_id,
+                cn=frame.cn,
+                cp=frame.data.cp,
+                factors=frame.data.factors,
+                backfill=frame.data.backfill,
+            )
+        except BadDataPacket as exc:
+            return str(exc)
+
     def _sort_out_rejected(
         self,
         cursor: Any,
         ids: Sequence[int],
         frames: Sequence[InboundFrame],
-        owners: Sequence[tuple[int, MeasurementRow]],
+        per_frame: Sequence[Sequence[MeasurementRow]],
         duplicates: list[int],
         conflicts: list[int],
     ) -> None:
         """Rows that did not go in: the same key was stored before (or earlier in this batch)."""
         d = self.d
         new_conflicts = []
-        for index, m in owners:
+        for index, m in ((i, m) for i, rows in enumerate(per_frame) for m in rows):
             cursor.execute(self.sql_stored, (m.device_id, m.kind, d.time(m.data_time), m.factor))
             stored_packet, stored_fields = cursor.fetchone()
             if stored_packet == ids[index]:

@@ -21,31 +21,19 @@ import logging
 import pickle
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import Engine
 
 from envwatch.core.db import engine_from_url
-from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketStore
-from envwatch.monitoring.records import MeasurementRow
+from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData, PacketStore
 
 log = logging.getLogger(__name__)
 
 # wire forms: plain tuples pickle fast
-FrameWire = tuple[
-    datetime,
-    str,
-    bytes,
-    str,
-    int | None,
-    str | None,
-    str | None,
-    str | None,
-    str | None,
-    list[tuple[Any, ...]],
-]
+# (received_at, peer, raw, verdict, device_id, mn, cn, qn, reason, PacketData as a tuple or None)
+FrameWire = tuple[Any, ...]
 StatementWire = tuple[str, tuple[Any, ...]]
 Item = tuple[str, Any]  # ("f", FrameWire) | ("s", StatementWire)
 Result = FrameOutcome | str | None
@@ -64,7 +52,7 @@ def frame_to_wire(frame: InboundFrame) -> FrameWire:
         frame.cn,
         frame.qn,
         frame.reason,
-        [tuple(m) for m in frame.measurements],
+        None if frame.data is None else tuple(frame.data),
     )
 
 
@@ -79,7 +67,7 @@ def frame_from_wire(w: FrameWire) -> InboundFrame:
         cn=w[6],
         qn=w[7],
         reason=w[8],
-        measurements=[MeasurementRow(*m) for m in w[9]],
+        data=None if w[9] is None else PacketData(*w[9]),
     )
 
 
@@ -134,11 +122,9 @@ class BatchApplier:
             return problem
         # keep the evidence: the raw bytes alone, with what went wrong
         frame = frame_from_wire(item[1])
+        what = "its measurements" if frame.data is not None else "it"
         fallback = replace(
-            frame,
-            verdict="store_failed",
-            reason=f"{len(frame.measurements)} measurement rows could not be stored ({problem})",
-            measurements=(),
+            frame, verdict="store_failed", reason=f"the database refused {what}: {problem}", data=None
         )
         try:
             return self._transaction([("f", frame_to_wire(fallback))])[0]
