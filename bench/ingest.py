@@ -189,7 +189,7 @@ def main() -> None:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(data_dir / "gateway.log").open("wb"),
     )
     try:
         wait_port(port)
@@ -203,7 +203,7 @@ def main() -> None:
             load, elapsed = runner.run(drive(args.connections, port, args.rate, args.duration))
     finally:
         server.terminate()
-        _, err = server.communicate(timeout=60)
+        server.wait(timeout=600)  # it first stores everything it received
     with sqlite3.connect(data_dir / "envwatch.db") as db:
         stored = db.execute("SELECT count(*) FROM raw_packets WHERE verdict = 'ok'").fetchone()[0]
         points = db.execute("SELECT count(*) FROM measurements").fetchone()[0]
@@ -233,7 +233,7 @@ def main() -> None:
     (args.out / f"ingest-{now:%Y%m%dT%H%M%S}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     if server.returncode not in (0, -15):
-        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
+        print(f"gateway exited with {server.returncode}: see {data_dir / 'gateway.log'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ _WHITESPACE: Final = frozenset(b" \t\r\n")
 _HASH: Final = ord("#")
 _CR: Final = ord("\r")
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
+_HASH_RUN = re.compile(rb"#*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +122,12 @@ class Framer:
         """Offset of the next frame start in the window, -1 if none, -2 if not decidable yet."""
         buf = self._buf
         start = buf.find(b"##", 0, self._max + 1)
-        while start != -1 and start + 2 < len(buf) and buf[start + 2] == _HASH:
-            start += 1  # '###': the frame starts at the last two
-        if start != -1 and start + 2 >= len(buf) and not eof:
+        if start == -1:
+            return -1
+        run_end = _HASH_RUN.match(buf, start + 2).end()  # type: ignore[union-attr]  # '#*' always matches
+        if run_end >= len(buf) and not eof:
             return -2  # a '#' may still follow
-        return start
+        return run_end - 2  # in '###0101' the frame starts at the last two '#'
 
     def _between(self, start: int, eof: bool) -> Chunk | _Consumed | None:
         buf = self._buf

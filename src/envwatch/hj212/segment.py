@@ -56,6 +56,9 @@ HEADER_ORDER = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO", "RF")
 # delimiter or the end); otherwise a plain value up to the next delimiter.
 # Leading delimiters are empty items (tolerated).
 _ITEM = re.compile(r"[;,]*([^=;,]+)=(//.*?//(?=[;,]|\Z)|[^;,]*)(?:[;,]|\Z)", re.DOTALL)
+# The same without the //...// form: used past the last possible closing '//', where that form
+# can only fail after scanning to the end (which would make junk input quadratic).
+_PLAIN_ITEM = re.compile(r"[;,]*([^=;,]+)=([^;,]*)(?:[;,]|\Z)")
 _CP_START = re.compile(r"(?:^|;)CP=&&")
 
 
@@ -121,10 +124,16 @@ def parse_cp(region: str) -> tuple[Cp, Factors]:
     """Parse a CP data area (the text between ``CP=&&`` and ``&&``)."""
     cp: Cp = {}
     factors: Factors = {}
-    pos = 0
-    for match in _ITEM.finditer(region):
-        if match.start() != pos:  # finditer skipped text that is not an item
-            break
+    pos, end = 0, len(region)
+    last_close = max(region.rfind("//;"), region.rfind("//,"), end - 2 if region.endswith("//") else -1)
+    while pos < end:
+        # Anchored at `pos`: finditer would rescan from every offset, quadratic on junk.
+        match = (_ITEM if pos < last_close else _PLAIN_ITEM).match(region, pos)
+        if match is None:
+            rest = region[pos:]
+            if not rest.strip(";,"):
+                break  # trailing empty items (';;', a final ';') are tolerated
+            raise _malformed(f"CP item {_short(rest.lstrip(';,'))} is not key=value")
         pos = match.end()
         key, value = match.groups()
         code, dash, field = key.rpartition("-")
@@ -137,9 +146,6 @@ def parse_cp(region: str) -> tuple[Cp, Factors]:
         old = target.setdefault(name, value)
         if old != value:
             raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
-    rest = region[pos:]
-    if rest.strip(";,"):  # empty items (';;', a trailing ';') are tolerated
-        raise _malformed(f"CP item {_short(rest.lstrip(';,'))} is not key=value")
     return cp, factors
 
 

@@ -174,20 +174,24 @@ class Writer:
             for i in items
         ]
         payload = pickle.dumps(wire, pickle.HIGHEST_PROTOCOL)
-        for _attempt in range(2):
-            child = self._child
-            assert child is not None
-            with child.lock:
-                if child.alive:
-                    child.inflight.append(items)
-                    child.inflight_items += len(items)
-                    try:
-                        child.send_bytes(payload)
-                        return
-                    except (OSError, ValueError):
-                        child.alive = False  # the receiver reports what was in flight
-            self._respawn(child)
-        self._report(items, [_lost(i) for i in items])
+        child = self._child
+        assert child is not None
+        # The lock only guards the books, never the send: a send blocks while the pipe is full, and the
+        # receiver must still be able to take answers off the books meanwhile (else both sides wait).
+        with child.lock:
+            booked = child.alive
+            if booked:
+                child.inflight.append(items)
+                child.inflight_items += len(items)
+        if booked:
+            try:
+                child.send_bytes(payload)
+                return
+            except (OSError, ValueError):
+                pass  # the process is gone: its receiver reports these as not committed
+        self._respawn(child)
+        if not booked:  # never reached the dead process's books: report them here
+            self._report(items, [_lost(i) for i in items])
 
     def _respawn(self, dead: _Child) -> None:
         dead.join(5)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 
 from envwatch.core.db import engine_from_url
@@ -74,23 +77,47 @@ def frame_from_wire(w: FrameWire) -> InboundFrame:
 class BatchApplier:
     """Applies items to the database; usable in-process (tests) and in the child."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_retry_s: float = 300.0) -> None:
         self.engine = engine
         self.store = PacketStore(engine)
         self.failures = 0
+        self.busy_retry_s = busy_retry_s
 
     def apply(self, items: Sequence[Item]) -> list[Result]:
         try:
-            return self._transaction(items)
+            return self._transaction_while_busy(items)
+        except _Busy as busy:
+            # still busy after waiting: nothing was stored, so nothing is acknowledged (loggers re-send)
+            reason = f"database busy for {self.busy_retry_s:.0f} s: {busy.__cause__}"
+            return [_not_committed(item, reason) for item in items]
         except Exception as exc:
             log.warning("writer batch of %d items failed (%s); retrying one by one", len(items), exc)
             self.failures += 1
             return [self._alone(item) for item in items]
 
+    def _transaction_while_busy(self, items: Sequence[Item]) -> list[Result]:
+        """A database that is busy (locked by another writer, restarting) is waited for, not blamed on
+        the data: only errors about the data itself go to the item-by-item path."""
+        deadline = time.monotonic() + self.busy_retry_s
+        pause = 0.05
+        while True:
+            try:
+                return self._transaction(items)
+            except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+                if time.monotonic() + pause > deadline:
+                    raise _Busy() from exc
+                log.warning("database busy (%s); retrying in %.2f s", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
     def _transaction(self, items: Sequence[Item]) -> list[Result]:
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
+            if self.store.d.name == "sqlite":
+                # take the write lock first: a read that later upgrades to a write is refused at once
+                # (SQLITE_BUSY) when another connection writes, instead of waiting for busy_timeout
+                cursor.execute("BEGIN IMMEDIATE")
             results: list[Result] = []
             run: list[InboundFrame] = []
             for kind, body in items:
@@ -114,7 +141,7 @@ class BatchApplier:
 
     def _alone(self, item: Item) -> Result:
         try:
-            return self._transaction([item])[0]
+            return self._transaction_while_busy([item])[0]
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"[:500]
             log.error("writer item refused by the database: %s", problem)
@@ -127,10 +154,20 @@ class BatchApplier:
             frame, verdict="store_failed", reason=f"the database refused {what}: {problem}", data=None
         )
         try:
-            return self._transaction([("f", frame_to_wire(fallback))])[0]
+            return self._transaction_while_busy([("f", frame_to_wire(fallback))])[0]
         except Exception as exc:
             log.error("frame from %s could not be logged at all: %s", frame.peer, exc)
             return FrameOutcome(packet_id=None, verdict=frame.verdict, error=str(exc))
+
+
+class _Busy(Exception):
+    pass
+
+
+def _not_committed(item: Item, reason: str) -> Result:
+    if item[0] == "s":
+        return reason
+    return FrameOutcome(packet_id=None, verdict=item[1][3], error=reason)
 
 
 def child_main(url: str, sqlite_synchronous: str, inbox: Connection, outbox: Connection) -> None:
