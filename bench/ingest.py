@@ -36,6 +36,7 @@ from envwatch.hj212 import crc_hex
 from envwatch.migrations import upgrade
 from envwatch.registry.store import DeviceRow, import_devices
 
+TICK = 0.005  # seconds between the load client's sending rounds
 FACTORS = ("a21026", "a21002", "a34013", "a19001", "a01012", "a01013", "a01011", "a01014", "a00000")
 
 
@@ -122,7 +123,8 @@ async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, 
         due = start + k * slot
         now = time.perf_counter()
         if due > now:
-            await asyncio.sleep(due - now)
+            # wake at most every TICK: one wake-up per packet would cost the client more than the sending
+            await asyncio.sleep(max(due - now, TICK))
             now = time.perf_counter()
         # everything due by now, in order (device k % n, its packet k // n)
         while k < total and start + k * slot <= now:

@@ -1,9 +1,18 @@
 """Data segment parsing: the field quirks seen in real traffic, and the formatting inverse."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from envwatch.hj212 import HJ212Error, parse_segment
-from envwatch.hj212.segment import format_cp, format_segment, peek_header, split_segment
+from envwatch.hj212.segment import (
+    _parse_cp_items,
+    _parse_cp_plain,
+    format_cp,
+    format_segment,
+    peek_header,
+    split_segment,
+)
 
 CASES = [
     pytest.param(
@@ -173,3 +182,24 @@ def test_format_cp_rejects_unwritable(cp: dict[str, str], factors: dict[str, dic
 def test_format_segment_rejects_unwritable(header: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         format_segment(header, "")
+
+
+# --- the fast path of parse_cp agrees with the general one ------------------------------------------
+
+
+def _outcome(fn, region: str):  # type: ignore[no-untyped-def]
+    try:
+        return fn(region)
+    except HJ212Error as exc:
+        return ("error", exc.kind)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["a21026", "-", "Rtd", "=", ";", ",", "1.5", "DataTime", "x", "", "==", "-Flag"]),
+        max_size=25,
+    )
+)
+def test_plain_and_item_parsers_agree(parts: list[str]) -> None:
+    region = "".join(parts)
+    assert _outcome(_parse_cp_plain, region) == _outcome(_parse_cp_items, region)

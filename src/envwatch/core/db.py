@@ -12,8 +12,9 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, String, create_engine, event
@@ -73,8 +74,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if isinstance(value, str) and exact_text(value) is None:
+            raise ValueError(f"{value!r} is not a decimal number")
         exact = value if isinstance(value, Decimal) else Decimal(value)
-        return exact if dialect.name == "postgresql" else str(exact)
+        return exact if dialect.name == "postgresql" else str(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -82,15 +85,23 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def to_exact(text: str | None) -> Decimal | None:
-    """A value string from a packet → Decimal, or None when it is not a finite number ("", "--", "NaN")."""
+# A plain decimal number as devices write them (HJ 212 N14.2 and the like; an exponent is tolerated).
+# Checking the text is ~4x cheaper than building a Decimal, and this runs for every stored value.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def exact_text(text: str | None) -> str | None:
+    """The value text when it is a finite decimal number ("12.30" stays "12.30"), else None ("", "--", "NaN")."""
     if text is None:
         return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
+    text = text.strip()
+    return text if _DECIMAL_TEXT.fullmatch(text) else None
+
+
+def to_exact(text: str | None) -> Decimal | None:
+    """A value string from a packet → Decimal, or None when it is not a finite number."""
+    checked = exact_text(text)
+    return None if checked is None else Decimal(checked)
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -122,6 +122,40 @@ def peek_header(text: str) -> Header:
 
 def parse_cp(region: str) -> tuple[Cp, Factors]:
     """Parse a CP data area (the text between ``CP=&&`` and ``&&``)."""
+    if "//" not in region:
+        return _parse_cp_plain(region)
+    return _parse_cp_items(region)
+
+
+def _parse_cp_plain(region: str) -> tuple[Cp, Factors]:
+    """The common case, with no ``//…//`` value: plain splits, about 3x faster than the item regex.
+
+    Same result and same errors as :func:`_parse_cp_items` (a property test holds them equal).
+    """
+    cp: Cp = {}
+    factors: Factors = {}
+    for group in region.split(";"):
+        for item in group.split(","):
+            if not item:
+                continue  # empty items (';;', a trailing ';') are tolerated
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise _malformed(f"CP item {_short(item)} is not key=value")
+            code, dash, field = key.rpartition("-")
+            if not dash:
+                target, name = cp, key
+            elif code and field:
+                target, name = factors.setdefault(code, {}), field
+            else:
+                raise _malformed(f"CP key {key!r} is not code-Field")
+            old = target.setdefault(name, value)
+            if old != value:
+                raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
+    return cp, factors
+
+
+def _parse_cp_items(region: str) -> tuple[Cp, Factors]:
+    """The general case: items matched one by one, ``//…//`` values kept whole."""
     cp: Cp = {}
     factors: Factors = {}
     pos, end = 0, len(region)

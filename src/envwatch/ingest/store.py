@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
@@ -83,8 +82,8 @@ class SqlDialect:
     name: str
     param: str
     json_param: str  # placeholder of a JSON column: the value is bound as text
+    value_param: str  # placeholder of an exact value: bound as its decimal text
     time: Callable[[datetime], Any]
-    value: Callable[[Decimal | None], Any]
     flag_true: Any = field(default=True)
     flag_false: Any = field(default=False)
 
@@ -99,13 +98,13 @@ def sql_dialect(engine: Engine) -> SqlDialect:
             name="sqlite",
             param="?",
             json_param="?",
+            value_param="?",
             time=_sqlite_time,
-            value=lambda v: None if v is None else str(v),
             flag_true=1,
             flag_false=0,
         )
     return SqlDialect(
-        name="postgresql", param="%s", json_param="%s::json", time=lambda t: t, value=lambda v: v
+        name="postgresql", param="%s", json_param="%s::json", value_param="%s::numeric", time=lambda t: t
     )
 
 
@@ -132,7 +131,7 @@ class PacketStore:
         )
         self.sql_measure = (
             f"INSERT INTO measurements ({self.MEASUREMENT_COLUMNS}) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {self.d.json_param}, {p}, {p}, {p}) "
+            f"VALUES ({p}, {p}, {p}, {p}, {self.d.value_param}, {p}, {self.d.json_param}, {p}, {p}, {p}) "
             "ON CONFLICT (device_id, kind, data_time, factor) DO NOTHING"
         )
         self.sql_stored = (
@@ -193,7 +192,7 @@ class PacketStore:
                         m.kind,
                         data_time,
                         m.factor,
-                        d.value(m.value),
+                        m.value,
                         m.flag,
                         d.json(m.fields),
                         packet_id,

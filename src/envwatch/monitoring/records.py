@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from envwatch.core.clock import parse_device_time
-from envwatch.core.db import to_exact
+from envwatch.core.db import exact_text
 from envwatch.monitoring.schema import KIND_BY_CN, VALUE_FIELD
 
 
@@ -25,7 +24,7 @@ class MeasurementRow(NamedTuple):
     kind: str
     data_time: datetime  # aware UTC
     factor: str
-    value: Decimal | None
+    value: str | None  # the exact decimal text as sent, None when not a number
     flag: str | None
     fields: Mapping[str, str]
     backfill: bool
@@ -77,7 +76,7 @@ def rows_from_packet(
             kind=kind,
             data_time=data_time,
             factor=code,
-            value=to_exact(fields.get(value_field)),
+            value=exact_text(fields.get(value_field)),
             flag=fields.get("Flag"),
             fields=fields,  # the packet's own dict: nothing mutates it
             backfill=backfill,

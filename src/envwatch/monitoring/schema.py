@@ -17,7 +17,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    UniqueConstraint,
 )
 
 from envwatch.core.db import BigId, ExactDecimal, UtcDateTime, metadata
@@ -31,11 +30,12 @@ KINDS = tuple(KIND_BY_CN.values())
 measurements = Table(
     "measurements",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
-    Column("kind", String(8), nullable=False, comment="rtd | minute | hour | day"),
-    Column("data_time", UtcDateTime, nullable=False, comment="DataTime (period start for minute/hour/day)"),
-    Column("factor", String(32), nullable=False, comment="pollutant code, e.g. a21026"),
+    # The natural key is the primary key: it makes re-sends idempotent, serves every time-range read of
+    # one device, and (WITHOUT ROWID on SQLite) each row costs one B-tree insert instead of two.
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("kind", String(8), primary_key=True, comment="rtd | minute | hour | day"),
+    Column("data_time", UtcDateTime, primary_key=True, comment="DataTime (period start for minute/hour/day)"),
+    Column("factor", String(32), primary_key=True, comment="pollutant code, e.g. a21026"),
     Column("value", ExactDecimal, nullable=True, comment="Rtd (rtd) or Avg; null when not a number"),
     Column("flag", String(8), nullable=True, comment="data flag N/F/M/S/D/C/T/B as sent"),
     Column(
@@ -44,8 +44,7 @@ measurements = Table(
     Column("packet_id", BigInteger, nullable=False, comment="raw_packets.id of the frame that brought it"),
     Column("backfill", Boolean, nullable=False, comment="RF=1 or a history reply (补传)"),
     Column("received_at", UtcDateTime, nullable=False),
-    # the key of idempotency; its index also serves time-range reads of one device and kind
-    UniqueConstraint("device_id", "kind", "data_time", "factor", name="uq_measurements_key"),
+    sqlite_with_rowid=False,
 )
 
 measurement_conflicts = Table(

@@ -176,9 +176,6 @@ def upgrade() -> None:
 
     op.create_table(
         "measurements",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False, comment="rtd | minute | hour | day"),
         sa.Column(
@@ -212,8 +209,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["device_id"], ["devices.id"], name=op.f("fk_measurements_device_id_devices")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_measurements")),
-        sa.UniqueConstraint("device_id", "kind", "data_time", "factor", name="uq_measurements_key"),
+        sa.PrimaryKeyConstraint("device_id", "kind", "data_time", "factor", name=op.f("pk_measurements")),
+        sqlite_with_rowid=False,
     )
 
     op.create_table(
