@@ -52,7 +52,7 @@ def device_data(
     )
     for row in rows:
         row["backfill"] = bool(row["backfill"])
-        del row["device_id"], row["kind"], row["id"]
+        del row["device_id"], row["kind"]
     return {
         "mn": mn,
         "kind": kind,
