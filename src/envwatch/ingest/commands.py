@@ -172,7 +172,7 @@ def get_command(engine: Engine, command_id: int) -> CommandView:
             raise NotFound(f"no command {command_id}")
         events = [
             {
-                "at": e.at.isoformat(),
+                "at": to_china(e.at).isoformat(),
                 "event": e.event,
                 "final": e.final,
                 "detail": e.detail,
