@@ -210,12 +210,25 @@ def test_sm4_key_rotation_cn1014(settings: Settings, sqlite_engine: Engine) -> N
         await dev.send(packet)
         assert (await dev.reply()).cn == "9014"  # the gateway now expects the new key
         await dev.close()
+        # a second logger of the same MN missed the NewSK and keeps the old key: still accepted
+        stale = await Logger.connect(port, key=old)
+        await stale.send(
+            data_packet(
+                mn=SM4_MN,
+                version=ProtocolVersion.V2025,
+                key=old,
+                qn="20261122120004000",
+                data_time="20261122120100",
+            )
+        )
+        assert (await stale.reply()).cn == "9014"
+        await stale.close()
 
     run_with_gateway(settings, sqlite_engine, body)
     with sqlite_engine.connect() as c:
         keys = c.execute(select(device_keys.c.source, device_keys.c.key_hex).order_by(device_keys.c.id)).all()
     assert [k.source for k in keys] == ["import", "cn1014"]
-    assert verdicts(sqlite_engine) == ["ok", "ok"]
+    assert verdicts(sqlite_engine) == ["ok", "ok", "ok"]
 
 
 def test_backpressure_pauses_reading_and_loses_nothing(tmp_path, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]

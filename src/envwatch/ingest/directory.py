@@ -37,9 +37,14 @@ class DeviceDirectory:
         """Use a new SM4 key for ``mn`` at once (after a CN 1014 rotation was committed)."""
         device = self._by_mn.get(mn)
         if device is not None:
-            updated = replace(device, sm4_key=key)
+            updated = replace(device, sm4_key=key, previous_sm4_key=device.sm4_key)
             self._by_mn = {**self._by_mn, mn: updated}
             self._policies = {**self._policies, mn: _policy(updated)}
+
+    def previous_key(self, mn: str | None) -> bytes | None:
+        """The key before the latest rotation: still accepted (a logger may have missed the NewSK)."""
+        device = self.get(mn)
+        return device.previous_sm4_key if device is not None else None
 
     def __len__(self) -> int:
         return len(self._by_mn)

@@ -20,16 +20,19 @@ import asyncio
 import logging
 import secrets
 import string
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from envwatch.core.clock import format_device_time, utcnow
 from envwatch.hj212 import (
     NEED_DATA,
     Connection,
+    ErrorKind,
     MessageComplete,
     Packet,
     ProtocolError,
     data_ack,
+    decode_frame,
     key_update_reply,
     notify_ack,
 )
@@ -135,6 +138,8 @@ class DeviceSession(asyncio.Protocol):
             self.close(f"{self.auth_failures} packets with unknown MN or wrong PW")
 
     def _on_error(self, err: ProtocolError) -> None:
+        if err.kind is ErrorKind.DECRYPT_FAILED and self._with_previous_key(err):
+            return
         device = self.gw.directory.get(err.mn)
         self._submit(
             InboundFrame(
@@ -150,6 +155,21 @@ class DeviceSession(asyncio.Protocol):
             ),
             packet=None,
         )
+
+    def _with_previous_key(self, err: ProtocolError) -> bool:
+        """After a key rotation the logger may not have taken the new key (the NewSK reply was lost):
+        its frames then decrypt with the key before, which the registry keeps accepting (and with which
+        the logger can ask for a new key again)."""
+        previous = self.gw.directory.previous_key(err.mn)
+        policy = self.gw.directory.policy_for(err.mn) if err.mn else None
+        if previous is None or policy is None:
+            return False
+        retried = decode_frame(err.raw, replace(policy, sm4_key=previous))
+        if not isinstance(retried, Packet):
+            return False
+        log.warning("MN %s still uses the SM4 key before its latest rotation", err.mn)
+        self._on_packet(retried)
+        return True
 
     def _on_packet(self, packet: Packet) -> None:
         frame = InboundFrame(

@@ -45,6 +45,7 @@ class DeviceRecord:
     protocol: str
     crc_variants: frozenset[str]
     sm4_key: bytes | None
+    previous_sm4_key: bytes | None = None  # the key before the latest rotation (still accepted)
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,15 @@ def _current_keys(conn: Connection) -> dict[int, str]:
 
 
 def load_devices(engine: Engine) -> dict[str, DeviceRecord]:
-    """Every registered device by MN, with its current SM4 key."""
+    """Every registered device by MN, with its current SM4 key and the one before it."""
     with engine.connect() as conn:
-        keys = _current_keys(conn)
+        history: dict[int, list[str]] = {}
+        for row in conn.execute(
+            select(device_keys.c.device_id, device_keys.c.key_hex).order_by(device_keys.c.id)
+        ):
+            history.setdefault(row.device_id, []).append(row.key_hex)
+        keys = {device_id: hexes[-1] for device_id, hexes in history.items()}
+        previous = {device_id: hexes[-2] for device_id, hexes in history.items() if len(hexes) > 1}
         return {
             r.mn: DeviceRecord(
                 id=r.id,
@@ -214,6 +221,7 @@ def load_devices(engine: Engine) -> dict[str, DeviceRecord]:
                 protocol=r.protocol,
                 crc_variants=frozenset(r.crc_variants.split(",")),
                 sm4_key=bytes.fromhex(keys[r.id]) if r.id in keys else None,
+                previous_sm4_key=bytes.fromhex(previous[r.id]) if r.id in previous else None,
             )
             for r in conn.execute(select(devices))
         }
