@@ -141,16 +141,7 @@ def _parse_cp_plain(region: str) -> tuple[Cp, Factors]:
             key, eq, value = item.partition("=")
             if not eq or not key:
                 raise _malformed(f"CP item {_short(item)} is not key=value")
-            code, dash, field = key.rpartition("-")
-            if not dash:
-                target, name = cp, key
-            elif code and field:
-                target, name = factors.setdefault(code, {}), field
-            else:
-                raise _malformed(f"CP key {key!r} is not code-Field")
-            old = target.setdefault(name, value)
-            if old != value:
-                raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
+            _put_item(cp, factors, key, value)
     return cp, factors
 
 
@@ -170,17 +161,23 @@ def _parse_cp_items(region: str) -> tuple[Cp, Factors]:
             raise _malformed(f"CP item {_short(rest.lstrip(';,'))} is not key=value")
         pos = match.end()
         key, value = match.groups()
-        code, dash, field = key.rpartition("-")
-        if not dash:
-            target, name = cp, key
-        elif code and field:
-            target, name = factors.setdefault(code, {}), field
-        else:
-            raise _malformed(f"CP key {key!r} is not code-Field")
-        old = target.setdefault(name, value)
-        if old != value:
-            raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
+        _put_item(cp, factors, key, value)
     return cp, factors
+
+
+def _put_item(cp: Cp, factors: Factors, key: str, value: str) -> None:
+    """``key=value`` into the CP (``DataTime``) or a factor group (``a21026-Rtd``); a key seen twice must
+    repeat its value."""
+    code, dash, field = key.rpartition("-")
+    if not dash:
+        target, name = cp, key
+    elif code and field:
+        target, name = factors.setdefault(code, {}), field
+    else:
+        raise _malformed(f"CP key {key!r} is not code-Field")
+    old = target.setdefault(name, value)
+    if old != value:
+        raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
 
 
 def parse_segment(segment: str) -> tuple[Header, Cp, Factors]:
