@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import queue
 import sqlite3
 import threading
 import time
@@ -178,20 +177,17 @@ def child_main(url: str, sqlite_synchronous: str, inbox: Connection, outbox: Con
     engine = engine_from_url(url, sqlite_synchronous=sqlite_synchronous)
     applier = BatchApplier(engine)
     checkpoints = _Checkpointer(engine) if engine.dialect.name == "sqlite" else None
-    # Reading and unpickling the next batches happens on a thread of its own, while this one stores:
-    # SQLite and fsync release the interpreter lock, so the two overlap on a second core.
-    incoming: queue.Queue[list[Item] | None] = queue.Queue(maxsize=4 * MAX_BATCHES_PER_TRANSACTION)
-    threading.Thread(target=_read, args=(inbox, incoming), name="envwatch-writer-reader", daemon=True).start()
     stopping = False
     while not stopping:
-        received = [incoming.get()]
-        while len(received) < MAX_BATCHES_PER_TRANSACTION and received[-1] is not None:
-            try:
-                received.append(incoming.get_nowait())
-            except queue.Empty:
-                break
-        stopping = received[-1] is None  # None only ever comes last: the reader stops after it
-        batches = [b for b in received if b is not None]
+        try:
+            batches = [pickle.loads(inbox.recv_bytes())]
+            while len(batches) < MAX_BATCHES_PER_TRANSACTION and inbox.poll(0):
+                batches.append(pickle.loads(inbox.recv_bytes()))
+        except EOFError:
+            break
+        if None in batches:
+            stopping = True
+            batches = [b for b in batches if b is not None]
         if not batches:
             continue
         results = applier.apply([item for batch in batches for item in batch])
@@ -202,17 +198,6 @@ def child_main(url: str, sqlite_synchronous: str, inbox: Connection, outbox: Con
     if checkpoints is not None:
         checkpoints.stop()
     outbox.close()
-
-
-def _read(inbox: Connection, incoming: queue.Queue[list[Item] | None]) -> None:
-    try:
-        while True:
-            message = pickle.loads(inbox.recv_bytes())
-            incoming.put(message)
-            if message is None:
-                return
-    except (EOFError, OSError):
-        incoming.put(None)  # the gateway is gone: store what arrived, then stop
 
 
 class _Checkpointer:
