@@ -72,15 +72,22 @@ def test_sigkill_loses_no_acknowledged_packet(tmp_path: Path) -> None:
                     acked.append((await dev.reply(timeout=10)).qn or "")
 
             collector = asyncio.create_task(collect())
-            for minute in range(60):
-                for second in range(0, 60, 5):
-                    qn = f"20261122{10 + minute // 60:02d}{minute % 60:02d}{second:02d}000"
-                    await dev.send(data_packet(qn=qn, data_time=qn[:14]))
-                    sent += 1
-                if len(acked) >= 200:
-                    break
-                await asyncio.sleep(0.01)
-            # kill while packets are still in flight
+
+            async def send_minutes(minutes: range) -> None:
+                nonlocal sent
+                for minute in minutes:
+                    for second in range(0, 60, 5):
+                        qn = f"20261122{10 + minute // 60:02d}{minute % 60:02d}{second:02d}000"
+                        await dev.send(data_packet(qn=qn, data_time=qn[:14]))
+                        sent += 1
+
+            await send_minutes(range(0, 20))
+            # wait (however slow the machine) until a good number is acknowledged ...
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(acked) < 150 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            # ... then send more and kill while those are still in flight
+            await send_minutes(range(20, 40))
             proc.send_signal(signal.SIGKILL)
             await asyncio.sleep(0.3)
             collector.cancel()
@@ -91,7 +98,7 @@ def test_sigkill_loses_no_acknowledged_packet(tmp_path: Path) -> None:
         proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
-    assert len(acked) >= 100, f"only {len(acked)} acks before the kill"
+    assert len(acked) >= 150, f"only {len(acked)} acks before the kill"
     with sqlite3.connect(settings.data_dir / "envwatch.db") as db:
         stored = {
             r[0] for r in db.execute("SELECT qn FROM raw_packets WHERE mn = ? AND verdict = 'ok'", (GAS_MN,))
