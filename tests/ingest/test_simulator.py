@@ -12,9 +12,10 @@ import itertools
 import re
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,20 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def simulate(port: int, devices: Sequence[SimDevice], **overrides: Any) -> Coroutine[Any, Any, SimStats]:
+    """``run_simulation`` against the test host with this file's usual settings (a real-time packet every
+    30 simulated s, SPEEDUP, START, no disturbances, fast options); ``overrides`` win."""
+    settings: dict[str, Any] = {
+        "interval_s": 30,
+        "speedup": SPEEDUP,
+        "start": START,
+        "disturb": False,
+        "options": fast(),
+    }
+    settings.update(overrides)
+    return run_simulation("127.0.0.1", port, devices, **settings)
+
+
 def fast(**changes: object) -> SimOptions:
     base: dict[str, object] = {"start_spread_s": 0.05, "backoff_s": (0.05, 0.5), "ack_timeout_s": 2.0}
     base.update(changes)
@@ -307,16 +322,10 @@ def live() -> Iterator[tuple[Host, list[SimDevice], SimStats]]:
     async def main() -> SimStats:
         port = await host.start()
         try:
-            return await run_simulation(
-                "127.0.0.1",
+            return await simulate(
                 port,
                 devices,
-                interval_s=30,
                 duration_s=1.7,
-                speedup=SPEEDUP,
-                start=START,
-                disturb=False,
-                options=fast(),
             )
         finally:
             await host.stop()
@@ -455,15 +464,10 @@ def test_backfill_after_a_forced_disconnect(protocol: str) -> None:
     async def main() -> None:
         port = await host.start()
         task = asyncio.create_task(
-            run_simulation(
-                "127.0.0.1",
+            simulate(
                 port,
                 devices,
-                interval_s=30,
                 duration_s=1.6,
-                speedup=SPEEDUP,
-                start=START,
-                disturb=False,
                 stats=stats,
                 # reconnect after 0.5-1.0 wall s = 5-10 simulated minutes offline
                 options=fast(backoff_s=(1.0, 1.0)),
@@ -528,15 +532,10 @@ def test_packets_in_flight_when_the_link_drops_are_sent_again() -> None:
     async def main() -> None:
         port = await host.start()
         task = asyncio.create_task(
-            run_simulation(
-                "127.0.0.1",
+            simulate(
                 port,
                 devices,
-                interval_s=30,
                 duration_s=1.0,
-                speedup=SPEEDUP,
-                start=START,
-                disturb=False,
                 stats=stats,
                 options=fast(ack_timeout_s=30.0, backoff_s=(0.2, 0.2)),  # no timed re-sends in this test
             )
@@ -560,14 +559,10 @@ def test_disturbance_drops_and_restores_the_link() -> None:
     async def main() -> SimStats:
         port = await host.start()
         try:
-            return await run_simulation(
-                "127.0.0.1",
+            return await simulate(
                 port,
                 devices,
-                interval_s=30,
                 duration_s=1.5,
-                speedup=SPEEDUP,
-                start=START,
                 disturb=True,
                 options=fast(mean_uptime_sim_s=180, outage_sim_s=(60, 180)),
             )
@@ -633,17 +628,11 @@ def test_host_commands_are_answered_like_a_logger() -> None:
     async def main() -> None:
         port = await host.start()
         task = asyncio.create_task(
-            run_simulation(
-                "127.0.0.1",
+            simulate(
                 port,
                 devices,
-                interval_s=30,
                 duration_s=1.5,
-                speedup=SPEEDUP,
-                start=START,
-                disturb=False,
                 stats=stats,
-                options=fast(),
             )
         )
         await until(lambda: all(len(host.of(d.mn, "2051")) >= 3 for d in devices))
@@ -755,16 +744,10 @@ def test_time_and_interval_commands_change_the_logger() -> None:
     async def main() -> None:
         port = await host.start()
         task = asyncio.create_task(
-            run_simulation(
-                "127.0.0.1",
+            simulate(
                 port,
                 [device],
-                interval_s=30,
                 duration_s=1.2,
-                speedup=SPEEDUP,
-                start=START,
-                disturb=False,
-                options=fast(),
             )
         )
         await until(lambda: len(host.of(device.mn, "2011")) >= 3)
