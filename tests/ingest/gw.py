@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 
 import uvloop
 from sqlalchemy import Engine
 
-from envwatch.core.clock import CHINA_TZ
 from envwatch.core.settings import Settings
 from envwatch.hj212 import NEED_DATA, Connection, DevicePolicy, Packet, ProtocolVersion, encode, flag_for
 from envwatch.ingest.gateway import Gateway
@@ -105,7 +103,3 @@ def run_with_gateway(
     # the gateway runs on uvloop in production (envwatch.cli), so it does here too
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
-
-
-def china(text: str) -> datetime:
-    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TZ)

@@ -98,12 +98,6 @@ def exact_text(text: str | None) -> str | None:
     return text if _DECIMAL_TEXT.fullmatch(text) else None
 
 
-def to_exact(text: str | None) -> Decimal | None:
-    """A value string from a packet → Decimal, or None when it is not a finite number."""
-    checked = exact_text(text)
-    return None if checked is None else Decimal(checked)
-
-
 def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
@@ -132,7 +126,3 @@ def engine_from_url(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         cur.close()
 
     return engine
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -36,6 +36,7 @@ class Gateway:
         self.settings = settings
         self.engine = engine
         self.directory = DeviceDirectory(engine)
+        self.sql = sql_dialect(engine)  # how hand-written statements bind values on this database
         self.writer = Writer(
             engine,
             batch_max=settings.writer_batch_max,
@@ -164,7 +165,7 @@ class Gateway:
 
     # --- device status ----------------------------------------------------------------------------
     def _mark_offline(self, device_id: int, at: Any) -> None:
-        d = sql_dialect(self.engine)
+        d = self.sql
         p = d.param
         sql = f"UPDATE device_status SET online = FALSE, changed_at = {p} WHERE device_id = {p} AND online = TRUE"
         params = (d.time(at), device_id)
@@ -172,7 +173,7 @@ class Gateway:
 
     def _mark_stale_offline(self) -> None:
         """Devices marked online whose last packet is older than the idle timeout (e.g. after a crash)."""
-        d = sql_dialect(self.engine)
+        d = self.sql
         p = d.param
         now = utcnow()
         cutoff = now - timedelta(seconds=self.settings.idle_timeout_s)

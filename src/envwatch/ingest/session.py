@@ -36,7 +36,7 @@ from envwatch.hj212 import (
     key_update_reply,
     notify_ack,
 )
-from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData, sql_dialect
+from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData
 from envwatch.monitoring.records import measurement_kind
 from envwatch.registry.store import DeviceRecord
 
@@ -215,7 +215,7 @@ class DeviceSession(asyncio.Protocol):
         """
         new_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)).encode()
         now = utcnow()
-        d = sql_dialect(self.gw.engine)
+        d = self.gw.sql
         p = d.param
         sql = f"INSERT INTO device_keys (device_id, key_hex, source, created_at) VALUES ({p}, {p}, {p}, {p})"
 

@@ -29,10 +29,6 @@ class MeasurementRow(NamedTuple):
     fields: Mapping[str, str]
     backfill: bool
 
-    @property
-    def key(self) -> tuple[int, str, datetime, str]:
-        return (self.device_id, self.kind, self.data_time, self.factor)
-
 
 # Factor codes are 6 characters in 2017 (a21026), 3 in 2005 (011, B02); vendors add their own. The bound
 # matches the column, so a strange code becomes a clear verdict on its packet instead of a failed batch.

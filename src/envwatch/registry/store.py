@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from envwatch.core.errors import InvalidInput
 from envwatch.registry.schema import device_keys, devices
@@ -187,26 +187,24 @@ def import_devices_file(engine: Engine, path: Path, now: datetime) -> ImportResu
     return import_devices(engine, parse_device_csv(text), now)
 
 
+def _key_history(conn: Connection) -> dict[int, list[str]]:
+    """Every device's SM4 keys, oldest first (the last one is current)."""
+    history: dict[int, list[str]] = {}
+    for row in conn.execute(
+        select(device_keys.c.device_id, device_keys.c.key_hex).order_by(device_keys.c.id)
+    ):
+        history.setdefault(row.device_id, []).append(row.key_hex)
+    return history
+
+
 def _current_keys(conn: Connection) -> dict[int, str]:
-    newest = (
-        select(device_keys.c.device_id, func.max(device_keys.c.id).label("id"))
-        .group_by(device_keys.c.device_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(device_keys.c.device_id, device_keys.c.key_hex).join(newest, newest.c.id == device_keys.c.id)
-    )
-    return {r.device_id: r.key_hex for r in rows}
+    return {device_id: hexes[-1] for device_id, hexes in _key_history(conn).items()}
 
 
 def load_devices(engine: Engine) -> dict[str, DeviceRecord]:
     """Every registered device by MN, with its current SM4 key and the one before it."""
     with engine.connect() as conn:
-        history: dict[int, list[str]] = {}
-        for row in conn.execute(
-            select(device_keys.c.device_id, device_keys.c.key_hex).order_by(device_keys.c.id)
-        ):
-            history.setdefault(row.device_id, []).append(row.key_hex)
+        history = _key_history(conn)
         keys = {device_id: hexes[-1] for device_id, hexes in history.items()}
         previous = {device_id: hexes[-2] for device_id, hexes in history.items() if len(hexes) > 1}
         return {
