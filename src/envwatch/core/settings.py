@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     command_recount: int = Field(default=3, ge=0, description="HJ 212 Table 1 default ReCount")
 
     # --- writer (group commit) -------------------------------------------------------------------
+    device_seen_write_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="store a device's last_seen at most this often (it may lag by this much; 0 = every packet)",
+    )
     writer_batch_max: int = Field(default=2000, ge=1, description="packets per transaction at most")
     writer_queue_max: int = Field(
         default=20000, ge=10, description="packets waiting for the writer before every connection is paused"

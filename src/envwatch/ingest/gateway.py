@@ -42,6 +42,7 @@ class Gateway:
             batch_max=settings.writer_batch_max,
             lock_path=settings.data_dir / "writer.lock",
             sqlite_synchronous=settings.sqlite_synchronous,
+            seen_every_s=settings.device_seen_write_s,
         )
         self.commands = CommandTracker(
             engine, self.writer, overtime_s=settings.command_overtime_s, recount=settings.command_recount
@@ -176,7 +177,8 @@ class Gateway:
         d = self.sql
         p = d.param
         now = utcnow()
-        cutoff = now - timedelta(seconds=self.settings.idle_timeout_s)
+        # last_seen may lag by up to device_seen_write_s (the writer does not store it for every packet)
+        cutoff = now - timedelta(seconds=self.settings.idle_timeout_s + self.settings.device_seen_write_s)
         sql = (
             f"UPDATE device_status SET online = FALSE, changed_at = {p} "
             f"WHERE online = TRUE AND (last_seen IS NULL OR last_seen < {p})"

@@ -60,22 +60,18 @@ def rows_from_packet(
         data_time = parse_device_time(stamp)
     except ValueError as exc:
         raise BadDataPacket(f"bad DataTime: {exc}") from exc
-    for code, fields in factors.items():
+    value_field = VALUE_FIELD[kind]
+    rows = []
+    for code, fields in factors.items():  # one pass, positional tuples: this runs for every data packet
         if not _FACTOR_CODE.match(code):
             raise BadDataPacket(f"factor code {code[:40]!r} is not 1-32 letters/digits")
-        if len(fields.get("Flag", "")) > _MAX_FLAG:
+        flag = fields.get("Flag")
+        if flag is not None and len(flag) > _MAX_FLAG:
             raise BadDataPacket(f"{code}-Flag longer than {_MAX_FLAG} characters")
-    value_field = VALUE_FIELD[kind]
-    return [
-        MeasurementRow(
-            device_id=device_id,
-            kind=kind,
-            data_time=data_time,
-            factor=code,
-            value=exact_text(fields.get(value_field)),
-            flag=fields.get("Flag"),
-            fields=fields,  # the packet's own dict: nothing mutates it
-            backfill=backfill,
+        # fields: the packet's own dict (nothing mutates it)
+        rows.append(
+            MeasurementRow(
+                device_id, kind, data_time, code, exact_text(fields.get(value_field)), flag, fields, backfill
+            )
         )
-        for code, fields in factors.items()
-    ]
+    return rows
