@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from envwatch.monitoring.schema import measurements
+from envwatch.monitoring.store import MeasurementQuery, read_measurements
 from envwatch.registry.store import DeviceRow, import_devices, load_devices
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -40,3 +44,17 @@ def register_demo_devices(engine: Engine) -> dict[str, int]:
         NOW,
     )
     return {mn: rec.id for mn, rec in load_devices(engine).items()}
+
+
+def stored_factors(engine: Engine, *, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every stored factor value (the per-factor view readers get), in time and factor order."""
+    rows: list[dict[str, Any]] = []
+    with engine.connect() as c:
+        ids = c.execute(select(measurements.c.device_id, measurements.c.kind).distinct()).all()
+    for device_id, k in sorted(ids):
+        if kind is None or k == kind:
+            query = MeasurementQuery(
+                device_id, k, datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+            )
+            rows.extend(read_measurements(engine, replace(query, limit=1_000_000))[0])
+    return rows

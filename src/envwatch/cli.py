@@ -148,6 +148,7 @@ async def _serve(
 ) -> None:
     import uvicorn
 
+    from envwatch.core.heap import settle_heap
     from envwatch.ingest.gateway import Gateway
     from envwatch.web.app import create_app
     from envwatch.web.auth import admin_token
@@ -157,12 +158,14 @@ async def _serve(
     if gw is not None:
         port = await gw.start()
         typer.echo(f"HJ 212 gateway: tcp://{settings.gateway_host}:{port}")
+    app = create_app(settings, engine, gw) if web else None
+    settle_heap()  # what exists now lives as long as the process: keep full collections short
     tasks = [asyncio.create_task(c) for c in extra]
     stop = asyncio.Event()
     try:
-        if web:
+        if app is not None:
             config = uvicorn.Config(
-                create_app(settings, engine, gw),
+                app,
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",

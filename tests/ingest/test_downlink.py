@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from envwatch.core.clock import utcnow
 from envwatch.core.settings import Settings
 from envwatch.hj212 import encode, exe_rtn, qn_rtn
 from envwatch.ingest.commands import create_command, get_command
+from envwatch.ingest.downlink import CommandTracker
 from envwatch.ingest.gateway import Gateway
-from envwatch.monitoring.schema import measurements
-from tests.helpers import GAS_MN, register_demo_devices
+from envwatch.ingest.writer import Writer
+from tests.helpers import GAS_MN, register_demo_devices, stored_factors
 from tests.ingest.gw import Logger, data_packet, run_with_gateway
 
 
@@ -84,8 +86,7 @@ def test_get_time_and_history_request(tmp_path, engine: Engine) -> None:  # type
     view = get_command(engine, 1)
     assert [e["event"] for e in view.events] == ["queued", "sent", "accepted", "data", "done"]
     assert view.events[3]["detail"] == {"SystemTime": "20261122120459"}
-    with engine.connect() as c:
-        hour_row = c.execute(select(measurements).where(measurements.c.kind == "hour")).mappings().one()
+    [hour_row] = stored_factors(engine, kind="hour")
     assert str(hour_row["value"]) == "11.5" and hour_row["backfill"] is True
 
 
@@ -131,3 +132,28 @@ def test_refusal_and_lost_connection(tmp_path, sqlite_engine: Engine) -> None:  
         assert await wait_final(sqlite_engine, lost.id) == "interrupted"
 
     run_with_gateway(settings, sqlite_engine, body)
+
+
+def test_waiting_commands_are_found_and_expire_after_their_time_to_live(engine: Engine) -> None:
+    """What the gateway's poll reads: commands with nothing but a queued event, within their TTL; those
+    past it are expired by the slower sweep even though their device never connected."""
+    register_demo_devices(engine)
+    start = utcnow()
+    old = create_command(engine, mn=GAS_MN, cn="1011", params={}, requested_by="t", now=start)
+    new = create_command(
+        engine, mn=GAS_MN, cn="1011", params={}, requested_by="t", now=start + timedelta(seconds=50)
+    )
+    writer = Writer(engine)
+    writer.start()
+    try:
+        later = start + timedelta(seconds=70)
+        tracker = CommandTracker(engine, writer, overtime_s=1, recount=1, ttl_s=60, now=lambda: later)
+        assert [r["id"] for r in tracker.queued()] == [new.id]  # old is past its TTL: no longer sent
+        assert [r["id"] for r in tracker.overdue(120)] == [old.id]
+        tracker.expire(tracker.overdue(120)[0])
+        writer.flush()
+        assert get_command(engine, old.id).status == "expired" and get_command(engine, old.id).final
+        assert tracker.overdue(120) == []  # an expired command is no longer waiting
+        assert get_command(engine, new.id).status == "queued"
+    finally:
+        writer.stop()

@@ -11,8 +11,7 @@ from envwatch.core.settings import Settings
 from envwatch.hj212 import Connection, DevicePolicy, ProtocolVersion, encode
 from envwatch.ingest.gateway import Gateway
 from envwatch.ingest.schema import device_status, raw_packets
-from envwatch.monitoring.schema import measurements
-from tests.helpers import SM4_MN, TEST_KEY_HEX, register_demo_devices
+from tests.helpers import SM4_MN, TEST_KEY_HEX, register_demo_devices, stored_factors
 from tests.ingest.gw import Logger, data_packet, run_with_gateway
 
 
@@ -22,10 +21,7 @@ def verdicts(engine: Engine) -> list[str]:
 
 
 def stored_values(engine: Engine) -> dict[str, str]:
-    with engine.connect() as c:
-        return {
-            r.factor: str(r.value) for r in c.execute(select(measurements.c.factor, measurements.c.value))
-        }
+    return {r["factor"]: str(r["value"]) for r in stored_factors(engine)}
 
 
 def test_data_packet_is_acknowledged_after_it_is_stored(settings: Settings, engine: Engine) -> None:
@@ -129,8 +125,7 @@ def test_sm4_packets_and_heartbeat(settings: Settings, sqlite_engine: Engine) ->
         await dev.close()
 
     run_with_gateway(settings, sqlite_engine, body)
-    with sqlite_engine.connect() as c:
-        backfill = c.execute(select(measurements.c.backfill)).scalars().all()
+    backfill = [r["backfill"] for r in stored_factors(sqlite_engine)]
     assert backfill == [True, True]  # RF=1: back-filled data
     assert verdicts(sqlite_engine) == ["ok", "ok"]
 

@@ -13,7 +13,7 @@ from envwatch.ingest.schema import device_status, raw_packets
 from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData
 from envwatch.ingest.writer import Writer
 from envwatch.monitoring.schema import measurement_conflicts, measurements
-from tests.helpers import GAS_MN, NOW, register_demo_devices
+from tests.helpers import GAS_MN, NOW, register_demo_devices, stored_factors
 
 
 def frame(
@@ -57,9 +57,9 @@ def test_frame_is_stored_with_exact_values(engine: Engine) -> None:
     )
     assert out.verdict == "ok" and out.stored == 2 and out.committed
     with engine.connect() as c:
-        vals = dict(c.execute(select(measurements.c.factor, measurements.c.value)).all())
         stored_raw = c.execute(select(raw_packets.c.raw)).scalar_one()
-        ts = c.execute(select(measurements.c.data_time)).scalars().first()
+    vals = {r["factor"]: r["value"] for r in stored_factors(engine)}
+    ts = stored_factors(engine)[0]["data_time"]
     assert vals == {"a21026": Decimal("12345678901234.56"), "a19001": Decimal("0.000000000000000001")}
     assert bytes(stored_raw) == raw
     assert ts is not None and ts.utcoffset() == timedelta(0) and ts.hour == 4  # 12:00 China time = 04:00 UTC
@@ -76,10 +76,10 @@ def test_resend_is_idempotent_and_a_changed_resend_is_a_conflict(engine: Engine)
     assert (first.verdict, first.stored) == ("ok", 2)
     assert (same.verdict, same.stored, same.duplicates) == ("duplicate", 0, 2)
     assert (changed.verdict, changed.conflicts, changed.duplicates) == ("conflict", 1, 1)
-    assert count(engine, measurements) == 2
+    assert count(engine, measurements) == 1  # one record: the first packet's
     assert count(engine, raw_packets) == 3  # every frame is in the raw log
+    [kept] = [r["value"] for r in stored_factors(engine) if r["factor"] == "a21026"]
     with engine.connect() as c:
-        kept = c.execute(select(measurements.c.value).where(measurements.c.factor == "a21026")).scalar_one()
         conflict = c.execute(select(measurement_conflicts)).mappings().one()
         verdicts = c.execute(select(raw_packets.c.verdict).order_by(raw_packets.c.id)).scalars().all()
     assert kept == Decimal("10.0")  # never silently overwritten
@@ -95,6 +95,28 @@ def test_duplicates_across_batches(engine: Engine) -> None:
     assert again.verdict == "duplicate"
     [other_time] = write(engine, frame(dev, {"a21026": "1"}, data_time="20261122120030"))
     assert other_time.verdict == "ok" and count(engine, measurements) == 2
+
+
+def test_a_resend_with_more_factors_adds_them_without_touching_the_stored_ones(engine: Engine) -> None:
+    dev = register_demo_devices(engine)[GAS_MN]
+    first, more, more_again = write(
+        engine,
+        frame(dev, {"a21026": "10.0"}),
+        frame(dev, {"a21026": "10.0", "a21002": "20.0"}),
+        frame(dev, {"a21026": "11.0", "a21002": "20.0", "a19001": "5"}),
+    )
+    assert (first.stored, more.stored, more.duplicates, more.verdict) == (1, 1, 1, "ok")
+    assert (more_again.stored, more_again.duplicates, more_again.conflicts) == (1, 1, 1)
+    assert more_again.verdict == "conflict"
+    values = {r["factor"]: (str(r["value"]), r["packet_id"]) for r in stored_factors(engine)}
+    assert values == {
+        "a21026": ("10.0", first.packet_id),
+        "a21002": ("20.0", more.packet_id),
+        "a19001": ("5", more_again.packet_id),
+    }
+    assert count(engine, measurements) == 3  # part 0, 1 and 2 of one DataTime
+    [again] = write(engine, frame(dev, {"a21026": "10.0", "a21002": "20.0", "a19001": "5"}))
+    assert (again.verdict, again.duplicates) == ("duplicate", 3)
 
 
 def test_rejected_frames_are_logged_without_measurements(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from envwatch.core.clock import format_device_time, parse_device_time, to_china
@@ -200,12 +200,4 @@ def get_command(engine: Engine, command_id: int) -> CommandView:
         created_at=row["created_at"],
         status=status,
         events=events,
-    )
-
-
-def latest_event_subquery() -> Any:
-    return (
-        select(command_events.c.command_id, func.max(command_events.c.id).label("last_id"))
-        .group_by(command_events.c.command_id)
-        .subquery()
     )

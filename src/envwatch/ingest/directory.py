@@ -11,7 +11,7 @@ from dataclasses import replace
 from sqlalchemy import Engine
 
 from envwatch.hj212 import CrcVariant, DevicePolicy
-from envwatch.registry.store import DeviceRecord, load_devices
+from envwatch.registry.store import DeviceRecord, load_devices, registry_version
 
 
 class DeviceDirectory:
@@ -19,12 +19,20 @@ class DeviceDirectory:
         self.engine = engine
         self._by_mn: dict[str, DeviceRecord] = {}
         self._policies: dict[str, DevicePolicy] = {}
+        self._version: tuple[object, ...] | None = None
 
     def reload(self) -> int:
-        """Blocking (call from a worker thread); returns how many devices are registered."""
+        """Blocking (call from a worker thread); returns how many devices are registered.
+
+        Loads the devices only when the registry changed: building 1,000 records every few seconds held
+        the interpreter lock long enough to delay the gateway's acknowledgements by ~100 ms.
+        """
+        version = registry_version(self.engine)
+        if version == self._version:
+            return len(self._by_mn)
         devices = load_devices(self.engine)
         policies = {mn: _policy(dev) for mn, dev in devices.items()}
-        self._by_mn, self._policies = devices, policies
+        self._by_mn, self._policies, self._version = devices, policies, version
         return len(devices)
 
     def get(self, mn: str | None) -> DeviceRecord | None:

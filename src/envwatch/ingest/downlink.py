@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, exists, select
 
 from envwatch.core.clock import format_device_time, utcnow
 from envwatch.hj212 import Packet, ProtocolVersion, command
 from envwatch.ingest import exchange as ex
-from envwatch.ingest.commands import latest_event_subquery
 from envwatch.ingest.schema import command_events, commands
 from envwatch.ingest.store import sql_dialect
 
@@ -78,27 +77,42 @@ class CommandTracker:
         )
 
     # --- picking up queued commands ---------------------------------------------------------------
-    def queued_for(self, device_ids: list[int]) -> list[dict[str, Any]]:
-        """Blocking read (worker thread): queued commands of these devices, oldest first."""
-        if not device_ids:
-            return []
-        last = latest_event_subquery()
-        query = (
-            select(commands)
-            .join(last, last.c.command_id == commands.c.id)
-            .join(command_events, command_events.c.id == last.c.last_id)
-            .where(and_(commands.c.device_id.in_(device_ids), command_events.c.event == ex.QUEUED))
-            .order_by(commands.c.id)
+    def queued(self) -> list[dict[str, Any]]:
+        """Blocking read (worker thread): commands still waiting to be sent, oldest first.
+
+        Runs every ``commands_poll_s`` beside 5,000 packets/s, so it must stay cheap as the command log
+        grows: it looks only at commands created within their time to live (an index range), and a
+        command is waiting while nothing but its ``queued`` event was recorded. Every device's commands
+        are read and the caller picks those of connected devices: an IN list of 1,000 ids cost the event
+        loop more (compiling, binding under the interpreter lock) than the read itself.
+        """
+        since = self.now() - timedelta(seconds=self.ttl_s)
+        return self._waiting(commands.c.created_at >= since)
+
+    def overdue(self, window_s: float) -> list[dict[str, Any]]:
+        """Waiting commands whose time to live ran out within the last ``window_s`` (see expire)."""
+        cutoff = self.now() - timedelta(seconds=self.ttl_s)
+        since = cutoff - timedelta(seconds=window_s)
+        return self._waiting(and_(commands.c.created_at >= since, commands.c.created_at < cutoff))
+
+    def _waiting(self, when: Any) -> list[dict[str, Any]]:
+        later = select(command_events.c.id).where(
+            command_events.c.command_id == commands.c.id, command_events.c.event != ex.QUEUED
         )
+        query = select(commands).where(when, ~exists(later)).order_by(commands.c.id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def expire(self, row: dict[str, Any]) -> None:
+        """Record that a command was never sent within its time to live (its device did not connect)."""
+        self._record(row["id"], ex.EXPIRED, {"reason": f"not sent within {self.ttl_s:.0f} s"}, final=True)
 
     def start(self, row: dict[str, Any], session: DeviceSession) -> None:
         if row["qn"] in self.by_qn:
             return
         created: datetime = row["created_at"]
         if self.now() - created > timedelta(seconds=self.ttl_s):
-            self._record(row["id"], ex.EXPIRED, {"reason": f"not sent within {self.ttl_s:.0f} s"}, final=True)
+            self.expire(row)
             return
         if any(a.session is session and a.cn == row["cn"] for a in self.by_qn.values()):
             return  # one exchange per CN per connection at a time: uploads are matched by CN

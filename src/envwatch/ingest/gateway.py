@@ -212,12 +212,19 @@ class Gateway:
                 self._mark_stale_offline()
 
     async def _poll_commands(self) -> None:
+        polls = 0
+        expiry_every = max(1, int(60 / self.settings.commands_poll_s))
         while True:
             await asyncio.sleep(self.settings.commands_poll_s)
-            if not self.by_device:
-                continue
+            polls += 1
             try:
-                rows = await asyncio.to_thread(self.commands.queued_for, list(self.by_device))
+                if polls % expiry_every == 0:
+                    # commands whose devices never connected in time: the window overlaps the last sweep
+                    for row in await asyncio.to_thread(self.commands.overdue, 2 * 60.0):
+                        self.commands.expire(row)
+                if not self.by_device:
+                    continue
+                rows = await asyncio.to_thread(self.commands.queued)
             except Exception:
                 log.exception("reading queued commands failed")
                 continue

@@ -69,6 +69,7 @@ commands = Table(
     Column("requested_by", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_commands_device", "device_id", "id"),
+    Index("ix_commands_created", "created_at"),
 )
 
 # What happened to a command, in order: queued, sent, retry, qn_rtn, data, exe_rtn, timeout, done, failed.

@@ -5,11 +5,12 @@ Theory of operation
 The hot path uses plain DB-API ``executemany`` with SQL written once per dialect (SQLite, PostgreSQL):
 thousands of rows per second go through here and the ORM's per-row work would cost most of a core.
 
-Idempotency without overwriting: measurements are inserted with ``ON CONFLICT DO NOTHING`` on the key
-(device, kind, DataTime, factor). When fewer rows went in than were offered, the rows that did not are
-looked up: the same fields → a duplicate (a re-send or back-fill of data we have); other fields → a
-conflict row pointing at both packets. The stored value is never replaced. Measurements and conflicts
-point at their raw packet, so the writer hands out raw packet ids itself (``IdAllocator``).
+Idempotency without overwriting: a data packet's measurement record is inserted with ``ON CONFLICT DO
+NOTHING`` on the key (device, kind, DataTime, part 0). When fewer records went in than were offered, the
+ones that did not are compared with what is stored, factor by factor: the same fields → a duplicate (a
+re-send or back-fill of data we have); other fields → a conflict row pointing at both packets; a factor
+the stored record lacks → stored in a further part. A stored value is never replaced. Records and
+conflicts point at their raw packet, so the writer hands out raw packet ids itself (``allocate_ids``).
 
 Invariants: a frame's raw bytes are stored in the same transaction as its measurements; a frame's
 verdict says what happened to it (ok / duplicate / conflict / the protocol or auth failure).
@@ -27,7 +28,7 @@ import orjson
 from orjson import dumps
 from sqlalchemy import Engine
 
-from envwatch.monitoring.records import BadDataPacket, MeasurementRow, rows_from_packet
+from envwatch.monitoring.records import BadDataPacket, MeasurementRecord, record_from_packet
 
 Verdict = (
     str  # ok | duplicate | conflict | <hj212 ErrorKind value> | unknown_mn | bad_pw | bad_data | store_failed
@@ -83,7 +84,6 @@ class SqlDialect:
     name: str
     param: str
     json_param: str  # placeholder of a JSON column: the value is bound as text
-    value_param: str  # placeholder of an exact value: bound as its decimal text
     time: Callable[[datetime], Any]
     flag_true: Any = field(default=True)
     flag_false: Any = field(default=False)
@@ -99,14 +99,11 @@ def sql_dialect(engine: Engine) -> SqlDialect:
             name="sqlite",
             param="?",
             json_param="?",
-            value_param="?",
             time=_sqlite_time,
             flag_true=1,
             flag_false=0,
         )
-    return SqlDialect(
-        name="postgresql", param="%s", json_param="%s::json", value_param="%s::numeric", time=lambda t: t
-    )
+    return SqlDialect(name="postgresql", param="%s", json_param="%s::json", time=lambda t: t)
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -118,9 +115,7 @@ def _sqlite_time(moment: datetime) -> str:
 class PacketStore:
     """Writes batches of frames; used by one writer at a time (see ingest.writer)."""
 
-    MEASUREMENT_COLUMNS = (
-        "device_id, kind, data_time, factor, value, flag, fields, packet_id, backfill, received_at"
-    )
+    MEASUREMENT_COLUMNS = "device_id, kind, data_time, part, factors, packet_id, backfill, received_at"
 
     def __init__(self, engine: Engine, *, seen_every_s: float = 0.0) -> None:
         self.engine = engine
@@ -136,14 +131,15 @@ class PacketStore:
             "INSERT INTO raw_packets (id, received_at, peer, device_id, mn, cn, qn, verdict, reason, raw) "
             f"VALUES ({', '.join([p] * 10)})"
         )
+        factors_param = "%s::jsonb" if self.d.name == "postgresql" else p
         self.sql_measure = (
             f"INSERT INTO measurements ({self.MEASUREMENT_COLUMNS}) "
-            f"VALUES ({p}, {p}, {p}, {p}, {self.d.value_param}, {p}, {self.d.json_param}, {p}, {p}, {p}) "
-            "ON CONFLICT (device_id, kind, data_time, factor) DO NOTHING"
+            f"VALUES ({p}, {p}, {p}, {p}, {factors_param}, {p}, {p}, {p}) "
+            "ON CONFLICT (device_id, kind, data_time, part) DO NOTHING"
         )
         self.sql_stored = (
-            "SELECT packet_id, fields FROM measurements "
-            f"WHERE device_id = {p} AND kind = {p} AND data_time = {p} AND factor = {p}"
+            "SELECT part, packet_id, factors FROM measurements "
+            f"WHERE device_id = {p} AND kind = {p} AND data_time = {p} ORDER BY part"
         )
         self.sql_conflict = (
             "INSERT INTO measurement_conflicts (device_id, kind, data_time, factor, packet_id, "
@@ -180,36 +176,46 @@ class PacketStore:
         ids = self.allocate_ids(cursor, len(frames))
         verdicts = [f.verdict for f in frames]
         reasons = [f.reason for f in frames]
-        per_frame: list[list[MeasurementRow]] = []
+        records: list[MeasurementRecord | None] = []
         rows: list[tuple[Any, ...]] = []
         for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
-            measured = self._rows(frame)
-            if isinstance(measured, str):
-                verdicts[index], reasons[index], measured = "bad_data", measured, []
-            per_frame.append(measured)
-            if not measured:
+            record = self._record(frame)
+            if isinstance(record, str):
+                verdicts[index], reasons[index], record = "bad_data", record, None
+            records.append(record)
+            if record is None:
                 continue
-            received = d.time(frame.received_at)
-            data_time = d.time(measured[0].data_time)  # one DataTime per packet
-            backfill = d.flag_true if measured[0].backfill else d.flag_false
-            rows.extend(
-                (m[0], m[1], data_time, m[3], m[4], m[5], dumps(m[6]).decode(), packet_id, backfill, received)
-                for m in measured  # positions of MeasurementRow: device_id, kind, _, factor, value, flag, fields
+            rows.append(
+                (
+                    record.device_id,
+                    record.kind,
+                    d.time(record.data_time),
+                    0,
+                    dumps(record.factors).decode(),
+                    packet_id,
+                    d.flag_true if record.backfill else d.flag_false,
+                    d.time(frame.received_at),
+                )
             )
+        stored = [0 if r is None else len(r.factors) for r in records]
         duplicates = [0] * len(frames)
         conflicts = [0] * len(frames)
         if rows:
             cursor.executemany(self.sql_measure, rows)
             if cursor.rowcount != len(rows):
-                self._sort_out_rejected(cursor, ids, frames, per_frame, duplicates, conflicts)
+                for i, record in enumerate(records):
+                    if record is not None:
+                        stored[i], duplicates[i], conflicts[i] = self._sort_out(
+                            cursor, ids[i], frames[i], record
+                        )
         raw_rows = []
         outcomes = []
         for i, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
             verdict = verdicts[i]
-            if verdict == "ok" and per_frame[i]:
+            if verdict == "ok" and records[i] is not None:
                 if conflicts[i]:
                     verdict = "conflict"
-                elif duplicates[i] == len(per_frame[i]):
+                elif duplicates[i] and not stored[i]:
                     verdict = "duplicate"
             raw_rows.append(
                 (
@@ -229,7 +235,7 @@ class PacketStore:
                 FrameOutcome(
                     packet_id=packet_id,
                     verdict=verdict,
-                    stored=len(per_frame[i]) - duplicates[i] - conflicts[i],
+                    stored=stored[i],
                     duplicates=duplicates[i],
                     conflicts=conflicts[i],
                 )
@@ -239,12 +245,12 @@ class PacketStore:
         return outcomes
 
     @staticmethod
-    def _rows(frame: InboundFrame) -> list[MeasurementRow] | str:
-        """The measurement rows of an ``ok`` data frame, or the reason it has none (bad_data)."""
+    def _record(frame: InboundFrame) -> MeasurementRecord | str | None:
+        """The measurement record of an ``ok`` data frame with factors, or why it has none (bad_data)."""
         if frame.data is None or frame.verdict != "ok" or frame.device_id is None or frame.cn is None:
-            return []
+            return None
         try:
-            return rows_from_packet(
+            record = record_from_packet(
                 device_id=frame.device_id,
                 cn=frame.cn,
                 cp=frame.data.cp,
@@ -253,45 +259,66 @@ class PacketStore:
             )
         except BadDataPacket as exc:
             return str(exc)
+        return record if record.factors else None
 
-    def _sort_out_rejected(
-        self,
-        cursor: Any,
-        ids: Sequence[int],
-        frames: Sequence[InboundFrame],
-        per_frame: Sequence[Sequence[MeasurementRow]],
-        duplicates: list[int],
-        conflicts: list[int],
-    ) -> None:
-        """Rows that did not go in: the same key was stored before (or earlier in this batch)."""
+    def _sort_out(
+        self, cursor: Any, packet_id: int, frame: InboundFrame, record: MeasurementRecord
+    ) -> tuple[int, int, int]:
+        """A record that may not have gone in: the same key was stored before (or earlier in this batch).
+
+        Returns (factors stored, duplicates, conflicts) for this packet.
+        """
         d = self.d
+        key = (record.device_id, record.kind, d.time(record.data_time))
+        cursor.execute(self.sql_stored, key)
+        parts = cursor.fetchall()
+        if any(stored_packet == packet_id for _part, stored_packet, _factors in parts):
+            return len(record.factors), 0, 0  # this packet's record is the one stored
+        known: dict[str, tuple[int, Mapping[str, str]]] = {}  # factor → (packet, fields) first stored
+        for _part, stored_packet, stored_factors in parts:
+            if isinstance(stored_factors, str):
+                stored_factors = json.loads(stored_factors)
+            for code, fields in stored_factors.items():
+                known.setdefault(code, (stored_packet, fields))
+        added: dict[str, Mapping[str, str]] = {}
+        duplicates = 0
         new_conflicts = []
-        for index, m in ((i, m) for i, rows in enumerate(per_frame) for m in rows):
-            cursor.execute(self.sql_stored, (m.device_id, m.kind, d.time(m.data_time), m.factor))
-            stored_packet, stored_fields = cursor.fetchone()
-            if stored_packet == ids[index]:
-                continue  # this row is the one stored
-            if isinstance(stored_fields, str):
-                stored_fields = json.loads(stored_fields)
-            if dict(stored_fields) == dict(m.fields):
-                duplicates[index] += 1
-            else:
-                conflicts[index] += 1
-                new_conflicts.append(
-                    (
-                        m.device_id,
-                        m.kind,
-                        d.time(m.data_time),
-                        m.factor,
-                        ids[index],
-                        stored_packet,
-                        d.json(stored_fields),
-                        d.json(m.fields),
-                        d.time(frames[index].received_at),
-                    )
+        for code, fields in record.factors.items():
+            if code not in known:
+                added[code] = fields
+                continue
+            stored_packet, stored_fields = known[code]
+            if dict(stored_fields) == dict(fields):
+                duplicates += 1
+                continue
+            new_conflicts.append(
+                (
+                    *key,
+                    code,
+                    packet_id,
+                    stored_packet,
+                    d.json(stored_fields),
+                    d.json(fields),
+                    d.time(frame.received_at),
                 )
+            )
         if new_conflicts:
             cursor.executemany(self.sql_conflict, new_conflicts)
+        if added:
+            # factors the stored record lacks: a further part, so that nothing is lost or overwritten
+            next_part = max(part for part, _packet, _factors in parts) + 1
+            cursor.execute(
+                self.sql_measure,
+                (
+                    *key,
+                    next_part,
+                    dumps(added).decode(),
+                    packet_id,
+                    d.flag_true if record.backfill else d.flag_false,
+                    d.time(frame.received_at),
+                ),
+            )
+        return len(added), duplicates, len(new_conflicts)
 
     def _mark_seen(self, cursor: Any, frames: Sequence[InboundFrame]) -> None:
         latest: dict[int, InboundFrame] = {}

@@ -31,6 +31,7 @@ import psycopg
 from sqlalchemy import Engine, event
 
 from envwatch.core.db import engine_from_url
+from envwatch.core.heap import settle_heap
 from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData, PacketStore
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def child_main(
     engine = engine_from_url(url, sqlite_synchronous=sqlite_synchronous)
     applier = BatchApplier(engine, seen_every_s=seen_every_s)
     checkpoints = _Checkpointer(engine) if engine.dialect.name == "sqlite" else None
+    settle_heap()
     stopping = False
     while not stopping:
         try:

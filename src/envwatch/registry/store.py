@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from envwatch.core.errors import InvalidInput
 from envwatch.registry.schema import device_keys, devices
@@ -199,6 +199,15 @@ def _key_history(conn: Connection) -> dict[int, list[str]]:
 
 def _current_keys(conn: Connection) -> dict[int, str]:
     return {device_id: hexes[-1] for device_id, hexes in _key_history(conn).items()}
+
+
+def registry_version(engine: Engine) -> tuple[object, ...]:
+    """Changes whenever a device is added, changed or removed or a key is added: a reader that polls
+    compares this (a few aggregates) instead of loading every device each time."""
+    with engine.connect() as conn:
+        count, changed = conn.execute(select(func.count(), func.max(devices.c.updated_at))).one()
+        latest_key = conn.execute(select(func.max(device_keys.c.id))).scalar()
+    return (count, changed, latest_key)
 
 
 def load_devices(engine: Engine) -> dict[str, DeviceRecord]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import envwatch.core.db
 
@@ -112,6 +113,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("commands", schema=None) as batch_op:
         batch_op.create_index("ix_commands_device", ["device_id", "id"], unique=False)
+        batch_op.create_index("ix_commands_created", ["created_at"], unique=False)
 
     op.create_table(
         "device_keys",
@@ -184,19 +186,17 @@ def upgrade() -> None:
             nullable=False,
             comment="DataTime (period start for minute/hour/day)",
         ),
-        sa.Column("factor", sa.String(length=32), nullable=False, comment="pollutant code, e.g. a21026"),
         sa.Column(
-            "value",
-            envwatch.core.db.ExactDecimal(length=48),
-            nullable=True,
-            comment="Rtd (rtd) or Avg; null when not a number",
-        ),
-        sa.Column("flag", sa.String(length=8), nullable=True, comment="data flag N/F/M/S/D/C/T/B as sent"),
-        sa.Column(
-            "fields",
-            sa.JSON(),
+            "part",
+            sa.SmallInteger(),
             nullable=False,
-            comment="every field of the group as sent: {Rtd: '12.3', Flag: 'N'}",
+            comment="0: the first packet for this time; 1, 2, ...: factors a later packet added (补充)",
+        ),
+        sa.Column(
+            "factors",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            nullable=False,
+            comment="every factor's fields exactly as sent: {a21026: {Rtd: '12.3', Flag: 'N'}}",
         ),
         sa.Column(
             "packet_id",
@@ -209,7 +209,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["device_id"], ["devices.id"], name=op.f("fk_measurements_device_id_devices")
         ),
-        sa.PrimaryKeyConstraint("device_id", "kind", "data_time", "factor", name=op.f("pk_measurements")),
+        sa.PrimaryKeyConstraint("device_id", "kind", "data_time", "part", name=op.f("pk_measurements")),
         sqlite_with_rowid=False,
     )
 
@@ -257,6 +257,7 @@ def downgrade() -> None:
     op.drop_table("device_keys")
     with op.batch_alter_table("commands", schema=None) as batch_op:
         batch_op.drop_index("ix_commands_device")
+        batch_op.drop_index("ix_commands_created")
 
     op.drop_table("commands")
     with op.batch_alter_table("raw_packets", schema=None) as batch_op:
