@@ -5,7 +5,7 @@ Theory of operation
 Bytes in → ``hj212.Connection`` → events. Every event becomes an ``InboundFrame`` for the writer with a
 verdict: ``ok`` for a packet of a registered device with the right PW, otherwise the reason it was
 refused (``unknown_mn``, ``bad_pw``, ``bad_data``, or the protocol error kind). Only ``ok`` data packets
-carry measurement rows. Replies wait for the commit: the frame's ``done`` callback sends the 9014 (data
+carry measurements. Replies wait for the commit: the frame's ``done`` callback sends the 9014 (data
 acknowledgement, only when the packet's Flag asks for one) or the 9013 (notify / heartbeat), so nothing is
 acknowledged that is not on disk.
 

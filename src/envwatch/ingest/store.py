@@ -36,7 +36,7 @@ Verdict = (
 
 
 class PacketData(NamedTuple):
-    """The content of a data packet (CN 2011/2051/2061/2031); the writer turns it into measurement rows.
+    """The content of a data packet (CN 2011/2051/2061/2031); the writer turns it into a measurement record.
 
     Building rows (times, decimals) happens in the writer process, off the gateway's event loop.
     """
