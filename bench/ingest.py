@@ -208,7 +208,9 @@ def main() -> None:
         server.wait(timeout=600)  # it first stores everything it received
     with sqlite3.connect(data_dir / "envwatch.db") as db:
         stored = db.execute("SELECT count(*) FROM raw_packets WHERE verdict = 'ok'").fetchone()[0]
-        points = db.execute("SELECT count(*) FROM measurements, json_each(measurements.factors)").fetchone()[0]
+        # one record per packet; a data point is one factor of it
+        points_sql = "SELECT count(*) FROM measurements, json_each(measurements.factors)"
+        points = db.execute(points_sql).fetchone()[0]
     lat = sorted(load.latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [float("nan")] * 99
     result = {
