@@ -6,6 +6,7 @@ a province or an operator changes them through the environment (or a ``.env`` fi
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,6 +72,19 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None,
         description="API token of the admin; unset means one is generated in <data_dir>/admin_token",
+    )
+
+    # --- working-day calendar (工作日, core.workdays) ------------------------------------------------
+    extra_holidays: list[date] = Field(
+        default_factory=list,
+        description="extra days off (法定节假日 / local holidays), JSON list of ISO dates; they win over the "
+        "chinese-calendar package. Listing any date of a year the package does not know declares that "
+        "year's exceptions complete (other days follow Mon–Fri)",
+    )
+    extra_workdays: list[date] = Field(
+        default_factory=list,
+        description="extra working days (调休上班, e.g. a Saturday worked in lieu), JSON list of ISO dates; "
+        "they win over the chinese-calendar package; same year rule as extra_holidays",
     )
 
     def resolved_database_url(self) -> str:
