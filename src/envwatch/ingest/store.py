@@ -176,6 +176,7 @@ class PacketStore:
         ids = self.allocate_ids(cursor, len(frames))
         verdicts = [f.verdict for f in frames]
         reasons = [f.reason for f in frames]
+        received = [d.time(f.received_at) for f in frames]  # once: both the record and the raw row carry it
         records: list[MeasurementRecord | None] = []
         rows: list[tuple[Any, ...]] = []
         for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
@@ -194,7 +195,7 @@ class PacketStore:
                     dumps(record.factors).decode(),
                     packet_id,
                     d.flag_true if record.backfill else d.flag_false,
-                    d.time(frame.received_at),
+                    received[index],
                 )
             )
         stored = [0 if r is None else len(r.factors) for r in records]
@@ -220,7 +221,7 @@ class PacketStore:
             raw_rows.append(
                 (
                     packet_id,
-                    d.time(frame.received_at),
+                    received[i],
                     frame.peer,
                     frame.device_id,
                     frame.mn,
