@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         default=20000, ge=10, description="packets waiting for the writer before every connection is paused"
     )
 
+    max_attachment_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="largest attachment (附件) accepted, in bytes"
+    )
+
     # --- HTTP ------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
     http_port: int = 8000

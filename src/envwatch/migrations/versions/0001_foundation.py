@@ -14,6 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import envwatch.core.db
+from envwatch.migrations.append_only import protect_append_only
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -21,27 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-# Evidence tables: the database itself refuses UPDATE and DELETE (DESIGN convention 5), so no code path,
-# script or mistaken admin query can rewrite history. Corrections are new rows.
 APPEND_ONLY = ("raw_packets", "measurements", "measurement_conflicts", "command_events", "device_keys")
-
-
-def protect_append_only(table: str) -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-            )
-    else:
-        op.execute(
-            "CREATE OR REPLACE FUNCTION envwatch_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION envwatch_append_only()"
-        )
 
 
 def upgrade() -> None:
