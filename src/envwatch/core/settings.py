@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024, ge=1024, description="largest attachment (附件) accepted, in bytes"
     )
 
+    # --- data validity and aggregation (monitoring.validity, monitoring.aggregation) -----------------
+
+    # --- marks (标记, monitoring.marks) -------------------------------------------------------------
+
+    # --- effective transmission rates (有效传输率, monitoring.rates) ---------------------------------
+
     # --- HTTP ------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
     http_port: int = 8000

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 import envwatch
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
-from envwatch.web.api import commands, devices, packets
+from envwatch.web.api import commands, devices, filings, marks, packets, rates, registry
 from envwatch.web.auth import CurrentPrincipal, admin_token
 
 
@@ -39,6 +39,14 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         gw = app.state.gateway
         return {"running": gw is not None, **(gw.stats() if gw is not None else {})}
 
-    for router in (devices.router, packets.router, commands.router):
+    for router in (
+        devices.router,
+        packets.router,
+        commands.router,
+        registry.router,
+        filings.router,
+        marks.router,
+        rates.router,
+    ):
         app.include_router(router)
     return app
