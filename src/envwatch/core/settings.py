@@ -7,6 +7,7 @@ a province or an operator changes them through the environment (or a ``.env`` fi
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,10 +72,137 @@ class Settings(BaseSettings):
     )
 
     # --- data validity and aggregation (monitoring.validity, monitoring.aggregation) -----------------
+    # Each default names its source; [P] marks a platform proposal, not a regulation (reference §8).
+    min_valid_minutes_per_hour: int = Field(
+        default=45,
+        ge=1,
+        le=60,
+        description="gas: valid minutes needed for a valid hourly mean 有效小时均值 (HJ 75-2017 §3, VAL-01)",
+    )
+    min_valid_minutes_per_hour_water: int = Field(
+        default=45,
+        ge=1,
+        le=60,
+        description="water: valid minutes needed when an hour is built from minute data (HJ 356-2019 "
+        "normally uses device-reported hours; the gas threshold is borrowed [P])",
+    )
+    min_valid_hours_per_day_gas: int = Field(
+        default=20,
+        ge=1,
+        le=24,
+        description="gas: valid hours needed for a valid daily mean (not in HJ 75-2017; GB 3095 habit [P], VAL-02)",
+    )
+    min_valid_hours_per_day_water: int = Field(
+        default=20,
+        ge=1,
+        le=24,
+        description="water: valid hours needed for a valid daily mean (not in HJ 356-2019 [P], VAL-06)",
+    )
+    invalid_flags_gas: list[str] = Field(
+        default_factory=lambda: ["C", "M", "D", "F", "B", "P", "T", "S"],
+        description="gas data flags that make a value invalid (HJ 75-2017 §12.1, VAL-03; HJ 212-2017 Table 8; "
+        "P = 2005 power failure; T over range and S set value need review before use, so invalid by default)",
+    )
+    invalid_flags_water: list[str] = Field(
+        default_factory=lambda: ["C", "M", "D", "F", "B", "P", "T", "S"],
+        description="water data flags that make a value invalid (HJ 356-2019 §5-6, VAL-04; T needs review)",
+    )
+    unknown_flags_invalid: bool = Field(
+        default=True,
+        description="a flag that is not an HJ 212 data flag at all (vendor codes) makes a value invalid [P]",
+    )
+    median_factors_water: list[str] = Field(
+        default_factory=lambda: ["w01001"],
+        description="water factors whose daily value is the median, never a mean (pH; HJ 356-2019 §7 [S], VAL-06)",
+    )
+    aggregate_tolerance_pct: Decimal = Field(
+        default=Decimal("1"),
+        ge=0,
+        description="device-reported hour/day value vs the one computed from finer data: accepted "
+        "difference, % of the computed value [P]",
+    )
+    o2_conversion_cap: Decimal = Field(
+        default=Decimal("19"),
+        gt=0,
+        lt=21,
+        description="O2 % at or above which no 折算浓度 is computed; an anomaly instead (CONV-03 [P]; "
+        "cf. 40 CFR 75 App F §3.3.4 diluent cap)",
+    )
 
     # --- marks (标记, monitoring.marks) -------------------------------------------------------------
+    mark_deadline_rule: str = Field(
+        default="days_after_end",
+        pattern="^(days_after_end|day_of_next_month)$",
+        description="when a mark is late (accepted, recorded as late): days_after_end = more than "
+        "mark_deadline_days after the end of the marked range (legacy national 10-day rule, RENREN-ETR); "
+        "day_of_next_month = after day mark_deadline_day_of_month (China time) of the month after the "
+        "range ends (legacy 'by the 10th of next month' rule for 停运/停产 proof)",
+    )
+    mark_deadline_days: int = Field(
+        default=10, ge=0, description="days_after_end: days allowed after the end"
+    )
+    mark_deadline_day_of_month: int = Field(
+        default=10, ge=1, le=28, description="day_of_next_month: last day (inclusive) of the next month"
+    )
+    mark_max_span_days: int = Field(default=31, ge=1, description="longest range one mark may cover")
+    mark_max_future_days: int = Field(
+        default=7,
+        ge=0,
+        description="how far ahead a mark may end (planned maintenance or shutdown reported in advance, "
+        "提前报备); 0 = marks must end by now",
+    )
 
     # --- effective transmission rates (有效传输率, monitoring.rates) ---------------------------------
+    rates_factors_gas: list[str] = Field(
+        default_factory=lambda: ["a21026", "a21002", "a34013"],
+        description="factors a gas device is rated on when none are registered for it: SO2, NOx, particulate "
+        "(flue-gas parameters O2, flow, temperature, moisture, pressure are not rated; monitoring-rules §4)",
+    )
+    rates_factors_water: list[str] = Field(
+        default_factory=lambda: ["w01018", "w21003", "w21011", "w21001"],
+        description="factors a water device is rated on when none are registered: COD, NH3-N, TP, TN",
+    )
+    rates_water_qc_exempt_factors: list[str] = Field(
+        default_factory=lambda: ["w01018", "w21003", "w21011", "w21001"],
+        description="water factors whose daily automatic standard-sample check hour is not owed (ETR-02)",
+    )
+    rates_water_qc_exempt_hours_per_day: int = Field(
+        default=1, ge=0, le=24, description="hours per day not owed for that check (national algorithm: 1)"
+    )
+    rates_on_time_grace_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="an hour's data counts in the real-time rate (即时) when it arrives within this long after "
+        "the hour ended and is not back-filled; later data counts only in the completed rate (补全)",
+    )
+    rates_refresh_overlap_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="the rate counts re-read data received this long before their last refresh (commit delay)",
+    )
+    rates_shutdown_needs_approval: bool = Field(
+        default=True,
+        description="a shutdown (停运) mark exempts hours from the expected count only once approved",
+    )
+    rates_count_late_marks: bool = Field(
+        default=False,
+        description="whether marks entered after the marking deadline change rates (legacy national rule: no, "
+        "the automatic flags stand)",
+    )
+    rates_quarter_min_pct: Decimal = Field(
+        default=Decimal(90),
+        description="SX-30.7: a quarterly effective transmission rate below this is flagged",
+    )
+    rates_month_min_pct: Decimal = Field(
+        default=Decimal(90), description="SX-30.6: a monthly rate below this, together with the faults below"
+    )
+    rates_month_min_faults: int = Field(
+        default=3, ge=1, description="SX-30.6: this many fault marks in the month, with a low monthly rate"
+    )
+    rates_operator_min_pct: Decimal = Field(
+        default=Decimal(95),
+        description="CS-4.3.2.1: a certified operator keeps the effective rate at least this",
+    )
 
     # --- HTTP ------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
