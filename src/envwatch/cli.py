@@ -21,6 +21,11 @@ devices_app = typer.Typer(help="the registry of data loggers (数采仪)", no_ar
 hj212_app = typer.Typer(help="HJ 212 protocol tools", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 app.add_typer(hj212_app, name="hj212")
+registry_app = typer.Typer(
+    help="import/export of the whole registry (登记信息) as an xlsx workbook or a directory of csv files",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
 
@@ -112,6 +117,52 @@ def devices_list(data_dir: DataDir = None) -> None:
         )
 
 
+# --- registry ------------------------------------------------------------------------------------
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[
+        Path, typer.Argument(help="FILE.xlsx, a directory of <sheet>.csv files, or one <sheet>.csv")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create or update the registry from a workbook; every row of every sheet or none."""
+    from envwatch.core.clock import utcnow
+    from envwatch.core.errors import InvalidInput
+    from envwatch.registry.transfer import import_registry
+
+    engine = _prepare(_settings(data_dir))
+    try:
+        report = import_registry(engine, file, utcnow(), dry_run=dry_run, progress=typer.echo)
+    except InvalidInput as exc:
+        _fail(exc.message)
+        return
+    if dry_run:
+        typer.echo("dry run: nothing written; the import would do:")
+    for line in report.lines():
+        typer.echo(line)
+
+
+@registry_app.command("export")
+def registry_export(
+    target: Annotated[Path, typer.Argument(help="FILE.xlsx, or a directory for one csv per sheet")],
+    template: Annotated[bool, typer.Option("--template", help="only the headers and the 说明 sheet")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the whole registry (emission limits with their full history) or the empty template."""
+    from envwatch.core.errors import InvalidInput
+    from envwatch.registry.transfer import export_registry
+
+    engine = _prepare(_settings(data_dir))
+    try:
+        written = export_registry(engine, target, template=template)
+    except (InvalidInput, OSError) as exc:
+        _fail(exc.message if isinstance(exc, InvalidInput) else f"cannot write {target}: {exc}")
+        return
+    what = "template" if template else ", ".join(f"{sheet} {n}" for sheet, n in written.items())
+    typer.echo(f"{target}: {what}")
+
+
 # --- hj212 ---------------------------------------------------------------------------------------
 @hj212_app.command("decode")
 def hj212_decode(
@@ -140,6 +191,102 @@ def hj212_decode(
             if not stripped.strip():
                 continue
             typer.echo(json.dumps(decode_line(stripped, sm4_key), ensure_ascii=False))
+
+
+# --- rates ---------------------------------------------------------------------------------------
+@app.command()
+def rates(
+    from_: Annotated[str, typer.Option("--from", help="first China calendar day, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last China calendar day (included), YYYY-MM-DD")],
+    mn: Annotated[list[str] | None, typer.Option("--mn", help="only this device (repeatable)")] = None,
+    group: Annotated[str, typer.Option(help="factor | device | outlet | enterprise | region")] = "device",
+    region_level: Annotated[int, typer.Option(help="region grouping: 2 province, 4 city, 6 county")] = 6,
+    format_: Annotated[str, typer.Option("--format", help="table | json | xlsx")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", help="file to write (required for xlsx)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Effective transmission rates (有效传输率) with the counts behind them."""
+    from datetime import date
+
+    from envwatch.core.clock import utcnow
+    from envwatch.core.errors import InvalidInput
+    from envwatch.monitoring.rates import RateQuery, compute_rates
+
+    if format_ not in ("table", "json", "xlsx"):
+        _fail(f"--format must be table, json or xlsx, not {format_!r}")
+    if format_ == "xlsx" and out is None:
+        _fail("--format xlsx needs --out FILE.xlsx")
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        _fail(f"--from/--to must be dates such as 2026-07-01: {exc}")
+        return
+    settings = _settings(data_dir)
+    engine = _prepare(settings)
+    try:
+        rows = compute_rates(
+            engine, settings, RateQuery(first, last, group=group, mns=mn, region_level=region_level), utcnow()
+        )
+    except InvalidInput as exc:
+        _fail(exc.message)
+        return
+    if format_ == "xlsx":
+        from envwatch.reports.rates_xlsx import write_rates_xlsx
+
+        assert out is not None
+        write_rates_xlsx(
+            out, rows, title=f"有效传输率 effective transmission rates {first} – {last} ({group})"
+        )
+        typer.echo(f"{len(rows)} rows written to {out}")
+        return
+    if format_ == "json":
+        text = json.dumps(rows, ensure_ascii=False, indent=2, default=str)
+        if out is not None:
+            out.write_text(text + "\n", encoding="utf-8")
+        else:
+            typer.echo(text)
+        return
+    _rates_table(rows, group)
+
+
+def _rates_table(rows: list[dict[str, Any]], group: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = {
+        "factor": ("mn", "factor"),
+        "device": ("mn", "device"),
+        "outlet": ("enterprise", "outlet"),
+        "enterprise": ("enterprise",),
+        "region": ("region_code",),
+    }[group]
+    table = Table(title="有效传输率 effective transmission rate (%)")
+    for name in (
+        *keys,
+        "expected",
+        "received",
+        "valid",
+        "transmission",
+        "validity",
+        "effective",
+        "realtime",
+        "flags",
+    ):
+        table.add_column(name, justify="left" if name in keys or name == "flags" else "right")
+    for r in rows:
+        table.add_row(
+            *(str(r.get(k) or "-") for k in keys),
+            str(r["expected"]),
+            str(r["received"]),
+            str(r["valid"]),
+            *(
+                str(r[k]) if r[k] is not None else "-"
+                for k in ("transmission_rate", "validity_rate", "effective_rate")
+            ),
+            str(r["realtime"]["effective_rate"] or "-"),
+            ", ".join(f["requirement"] for f in r["flags"]),
+        )
+    Console().print(table)
 
 
 # --- running -------------------------------------------------------------------------------------

@@ -87,13 +87,34 @@ def test_missing_or_non_numeric_value_is_invalid(value: object) -> None:
     assert "value_missing" in codes(verdict)
 
 
-def test_invalid_mark_overlapping_part_of_the_period_invalidates() -> None:
-    m = mark(17, MarkEffect.INVALID, T0 + timedelta(minutes=50), T1 + timedelta(hours=2), code="calibration")
-    verdict = value_verdict("gas", SO2, "N", [m], T0, T1, settings(), value="1")
+def test_an_invalid_mark_decides_an_hour_only_beyond_15_minutes() -> None:
+    """45 valid minutes keep an hour valid (HJ 75-2017 §3), so 15 marked minutes do not decide it; 16 do."""
+    short = mark(
+        17, MarkEffect.INVALID, T0 + timedelta(minutes=45), T1 + timedelta(hours=2), code="calibration"
+    )
+    verdict = value_verdict("gas", SO2, "N", [short], T0, T1, settings(), value="1")
+    assert verdict.outcome is Outcome.VALID
+    assert (verdict.reasons[-1].code, verdict.reasons[-1].ref) == (
+        "mark_invalid_partial",
+        "mark 17 calibration",
+    )
+    longer = mark(
+        17, MarkEffect.INVALID, T0 + timedelta(minutes=44), T1 + timedelta(hours=2), code="calibration"
+    )
+    verdict = value_verdict("gas", SO2, "N", [longer], T0, T1, settings(), value="1")
     assert verdict.outcome is Outcome.INVALID
     reason = verdict.reasons[-1]
     assert (reason.code, reason.ref) == ("mark_invalid", "mark 17 calibration")
     assert "2022年第21号" in reason.source
+
+
+def test_marks_are_merged_before_they_are_measured() -> None:
+    """Two overlapping 10-minute marks cover 15 minutes, not 20: the hour stays valid."""
+    a = mark(1, MarkEffect.INVALID, T0, T0 + timedelta(minutes=10))
+    b = mark(2, MarkEffect.INVALID, T0 + timedelta(minutes=5), T0 + timedelta(minutes=15))
+    assert value_verdict("gas", SO2, "N", [a, b], T0, T1, settings(), value="1").outcome is Outcome.VALID
+    c = mark(3, MarkEffect.INVALID, T0 + timedelta(minutes=30), T0 + timedelta(minutes=31))
+    assert value_verdict("gas", SO2, "N", [a, b, c], T0, T1, settings(), value="1").outcome is Outcome.INVALID
 
 
 def test_mark_of_another_factor_or_time_does_not_apply() -> None:
@@ -110,14 +131,16 @@ def test_exempt_marks_covering_the_whole_period_make_it_exempt_even_when_flagged
     bad = mark(5, MarkEffect.INVALID, T0, T0 + timedelta(minutes=5))
     verdict = value_verdict("gas", SO2, "F", [first, second, bad], T0, T1, settings(), value="0")
     assert verdict.outcome is Outcome.EXEMPT and not verdict.valid
-    assert codes(verdict) == ["flag_invalid", "mark_exempt", "mark_exempt", "mark_invalid"]
+    assert codes(verdict) == ["flag_invalid", "mark_exempt", "mark_exempt", "mark_invalid_partial"]
 
 
 def test_exempt_mark_over_part_of_the_period_only_is_noted() -> None:
-    part = mark(6, MarkEffect.EXEMPT, T0 + timedelta(minutes=10), T1, code="shutdown")
+    part = mark(6, MarkEffect.EXEMPT, T0 + timedelta(minutes=50), T1, code="shutdown")
     verdict = value_verdict("gas", SO2, "N", [part], T0, T1, settings(), value="1")
     assert verdict.outcome is Outcome.VALID
     assert codes(verdict) == ["flag_normal", "mark_exempt_partial"]
+    most = mark(6, MarkEffect.EXEMPT, T0 + timedelta(minutes=10), T1, code="shutdown")
+    assert value_verdict("gas", SO2, "N", [most], T0, T1, settings(), value="1").outcome is Outcome.EXEMPT
 
 
 def test_info_mark_changes_nothing_and_late_marks_say_so() -> None:

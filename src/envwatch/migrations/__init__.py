@@ -19,6 +19,8 @@ def target_metadata() -> MetaData:
     # Importing the schema modules registers their tables on the shared metadata.
     from envwatch.core.db import metadata
     from envwatch.ingest import schema as _ingest  # noqa: F401
+    from envwatch.monitoring import derived_schema as _derived  # noqa: F401
+    from envwatch.monitoring import marks_schema as _marks  # noqa: F401
     from envwatch.monitoring import schema as _monitoring  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
 

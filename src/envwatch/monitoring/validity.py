@@ -233,15 +233,25 @@ def _mark_ref(mark: MarkSpan) -> str:
 
 
 def _mark_reason(mark: MarkSpan, whole: bool) -> Reason:
+    """``whole``: the marks of this effect decide the record (:func:`mark_decides`)."""
     late_en = " (entered late)" if mark.late else ""
     late_zh = "（逾期标记）" if mark.late else ""
     ref = _mark_ref(mark)
     if mark.effect is MarkEffect.INVALID:
+        if whole:
+            return Reason(
+                "mark_invalid",
+                SRC_MARKS,
+                f"{ref}: invalid{late_en}",
+                f"标记{mark.mark_id}（{mark.code}）：无效{late_zh}",
+                ref,
+            )
         return Reason(
-            "mark_invalid",
+            "mark_invalid_partial",
             SRC_MARKS,
-            f"{ref}: invalid{late_en}",
-            f"标记{mark.mark_id}（{mark.code}）：无效{late_zh}",
+            f"{ref}: covers too little of the period to decide it (15 of 60 minutes at most), judged on "
+            f"its flag{late_en}",
+            f"标记{mark.mark_id}（{mark.code}）：覆盖时段不足以判定（每小时不超过15分钟），按数据标识判定{late_zh}",
             ref,
         )
     if mark.effect is MarkEffect.EXEMPT:
@@ -263,16 +273,25 @@ def _mark_reason(mark: MarkSpan, whole: bool) -> Reason:
     )
 
 
-def _covered(spans: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    """Whether the union of ``spans`` covers [start, end) entirely."""
+def covered_time(spans: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime) -> timedelta:
+    """How much of [start, end) the union of ``spans`` covers."""
+    total = timedelta(0)
     reached = start
     for s, e in sorted(spans):
-        if s > reached:
-            return False
-        reached = max(reached, e)
-        if reached >= end:
-            return True
-    return reached >= end
+        s, e = max(s, reached), min(e, end)
+        if e > s:
+            total += e - s
+            reached = e
+    return total
+
+
+def mark_decides(covered: timedelta, period: timedelta, min_valid_minutes: int) -> bool:
+    """Whether marks covering ``covered`` of a record's ``period`` decide it (HJ 75-2017 §3, VAL-01).
+
+    An hour stays valid with ``min_valid_minutes`` (45) valid minutes, so a mark decides an hour when it
+    covers more than the other 15 minutes (the national "C, M, D > 15 min" hour-flag convention); the
+    same share applies to records of other lengths. One rule for validity, explanations and rates."""
+    return covered * 60 > period * (60 - min_valid_minutes)
 
 
 def value_verdict(
@@ -289,19 +308,28 @@ def value_verdict(
     """The verdict on one record (minute, hour or day) of ``factor`` over [start, end).
 
     ``value`` is the record's main value (Decimal, or the text as sent); missing or not a number makes it
-    invalid. Marks overlapping the period count; an invalid mark over any part invalidates it (the
-    device's mean includes the marked time), exempt marks only when they cover all of it."""
+    invalid. Marks decide the record when they cover more of it than a valid hour may miss
+    (:func:`mark_decides`: 15 of 60 minutes); exempt wins over invalid; shorter marks are reported and
+    leave the record to its flag."""
     invalid, reasons = _flag_reasons(kind, flag, settings)
     if _as_decimal(value) is None:
         invalid = True
         source = SRC_GAS_INVALID if kind == "gas" else SRC_WATER_INVALID
         reasons.append(Reason("value_missing", source, "no numeric value", "无有效数值"))
+    min_valid = (
+        settings.min_valid_minutes_per_hour if kind == "gas" else settings.min_valid_minutes_per_hour_water
+    )
     covering = [m for m in marks if m.covers(factor, start, end)]
-    exempt_spans = [(m.start, m.end) for m in covering if m.effect is MarkEffect.EXEMPT]
-    exempt = bool(exempt_spans) and _covered(exempt_spans, start, end)
+    decided: dict[MarkEffect, bool] = {}
+    for effect in (MarkEffect.EXEMPT, MarkEffect.INVALID):
+        spans = [(m.start, m.end) for m in covering if m.effect is effect]
+        decided[effect] = bool(spans) and mark_decides(
+            covered_time(spans, start, end), end - start, min_valid
+        )
+    exempt = decided[MarkEffect.EXEMPT]
     for mark in covering:
-        reasons.append(_mark_reason(mark, exempt))
-        invalid = invalid or mark.effect is MarkEffect.INVALID
+        reasons.append(_mark_reason(mark, decided.get(mark.effect, False)))
+    invalid = invalid or decided[MarkEffect.INVALID]
     outcome = Outcome.EXEMPT if exempt else Outcome.INVALID if invalid else Outcome.VALID
     return Verdict(outcome, tuple(reasons))
 
@@ -380,7 +408,9 @@ def hour_from_minutes(
         slot_start = hour_start + slot * interval
         slot_end = slot_start + interval
         found = records.get(slot)
-        if exempt_spans and _covered(exempt_spans, slot_start, slot_end):
+        if exempt_spans and mark_decides(
+            covered_time(exempt_spans, slot_start, slot_end), interval, threshold
+        ):
             n_exempt += 1
             continue
         if found is None:

@@ -83,7 +83,7 @@ def parse_device_csv(text: str) -> list[DeviceRow]:
     seen: dict[str, int] = {}
     for line_no, raw in enumerate(reader, start=2):
         rec = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        errs = _row_problems(rec)
+        errs = device_row_problems(rec)
         mn = rec.get("mn", "")
         if mn in seen:
             errs.append(f"MN {mn} already on row {seen[mn]}")
@@ -91,19 +91,7 @@ def parse_device_csv(text: str) -> list[DeviceRow]:
         if errs:
             problems.append(f"row {line_no}: " + "; ".join(errs))
             continue
-        rows.append(
-            DeviceRow(
-                mn=mn,
-                pw=rec["pw"],
-                name=rec["name"],
-                enterprise=rec["enterprise"],
-                outlet=rec["outlet"],
-                kind=rec["kind"],
-                protocol=rec["protocol"],
-                sm4_key=rec["sm4_key"].upper() or None,
-                crc_variants=_normal_variants(rec.get("crc_variants", "")),
-            )
-        )
+        rows.append(device_row_from(rec))
     if problems:
         raise InvalidInput("device file rejected, nothing imported:\n" + "\n".join(problems))
     if not rows:
@@ -112,11 +100,28 @@ def parse_device_csv(text: str) -> list[DeviceRow]:
 
 
 def _normal_variants(text: str) -> str:
-    names = {v.strip() for v in re.split(r"[;| ]", text) if v.strip()} | {"standard"}
+    names = {v.strip() for v in re.split(r"[;|, ]", text) if v.strip()} | {"standard"}
     return ",".join(v for v in CRC_VARIANTS if v in names)
 
 
-def _row_problems(rec: Mapping[str, str]) -> list[str]:
+def device_row_from(rec: Mapping[str, str]) -> DeviceRow:
+    """The ``DeviceRow`` of a record (stripped text cells) that ``device_row_problems`` found no fault in."""
+    return DeviceRow(
+        mn=rec["mn"],
+        pw=rec["pw"],
+        name=rec["name"],
+        enterprise=rec["enterprise"],
+        outlet=rec["outlet"],
+        kind=rec["kind"],
+        protocol=rec["protocol"],
+        sm4_key=rec.get("sm4_key", "").upper() or None,
+        crc_variants=_normal_variants(rec.get("crc_variants", "")),
+    )
+
+
+def device_row_problems(rec: Mapping[str, str]) -> list[str]:
+    """What is wrong with one device record (column → stripped text); shared by the device CSV and the
+    registry workbook (``registry.transfer``) so both accept exactly the same devices."""
     errs = []
     if not _MN.match(rec.get("mn", "")):
         errs.append(f"mn {rec.get('mn')!r} must be 1-32 letters/digits")
@@ -132,50 +137,56 @@ def _row_problems(rec: Mapping[str, str]) -> list[str]:
     key = rec.get("sm4_key", "")
     if key and not _KEY.match(key):
         errs.append("sm4_key must be 32 hex digits (a 128-bit SM4 key)")
-    unknown = {v for v in re.split(r"[;| ]", rec.get("crc_variants", "")) if v} - set(CRC_VARIANTS)
+    unknown = {v for v in re.split(r"[;|, ]", rec.get("crc_variants", "")) if v} - set(CRC_VARIANTS)
     if unknown:
         errs.append(f"crc_variants {sorted(unknown)} unknown; use {', '.join(CRC_VARIANTS)}")
     return errs
 
 
 def import_devices(engine: Engine, rows: Iterable[DeviceRow], now: datetime) -> ImportResult:
-    created = updated = unchanged = keys_added = 0
     with engine.begin() as conn:
-        existing = {r.mn: r for r in conn.execute(select(devices)).mappings()}
-        current_keys = _current_keys(conn)
-        for row in rows:
-            values = {
-                "pw": row.pw,
-                "name": row.name,
-                "enterprise": row.enterprise,
-                "outlet": row.outlet,
-                "kind": row.kind,
-                "protocol": row.protocol,
-                "crc_variants": row.crc_variants,
-            }
-            old = existing.get(row.mn)
-            if old is None:
-                inserted = conn.execute(
-                    insert(devices).values(mn=row.mn, created_at=now, updated_at=now, **values)
-                )
-                device_id = inserted.inserted_primary_key[0]  # type: ignore[index]
-                created += 1
-            else:
-                device_id = old["id"]
-                if any(old[k] != v for k, v in values.items()):
-                    conn.execute(
-                        update(devices).where(devices.c.id == device_id).values(updated_at=now, **values)
-                    )
-                    updated += 1
-                else:
-                    unchanged += 1
-            if row.sm4_key and current_keys.get(device_id) != row.sm4_key:
+        return upsert_device_rows(conn, rows, now)
+
+
+def upsert_device_rows(conn: Connection, rows: Iterable[DeviceRow], now: datetime) -> ImportResult:
+    """Create or update devices by MN inside the caller's transaction; a new SM4 key is added to the key
+    history (never replacing a row), an empty key leaves the current one."""
+    created = updated = unchanged = keys_added = 0
+    existing = {r.mn: r for r in conn.execute(select(devices)).mappings()}
+    current_keys = _current_keys(conn)
+    for row in rows:
+        values = {
+            "pw": row.pw,
+            "name": row.name,
+            "enterprise": row.enterprise,
+            "outlet": row.outlet,
+            "kind": row.kind,
+            "protocol": row.protocol,
+            "crc_variants": row.crc_variants,
+        }
+        old = existing.get(row.mn)
+        if old is None:
+            inserted = conn.execute(
+                insert(devices).values(mn=row.mn, created_at=now, updated_at=now, **values)
+            )
+            device_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+            created += 1
+        else:
+            device_id = old["id"]
+            if any(old[k] != v for k, v in values.items()):
                 conn.execute(
-                    insert(device_keys).values(
-                        device_id=device_id, key_hex=row.sm4_key, source="import", created_at=now
-                    )
+                    update(devices).where(devices.c.id == device_id).values(updated_at=now, **values)
                 )
-                keys_added += 1
+                updated += 1
+            else:
+                unchanged += 1
+        if row.sm4_key and current_keys.get(device_id) != row.sm4_key:
+            conn.execute(
+                insert(device_keys).values(
+                    device_id=device_id, key_hex=row.sm4_key, source="import", created_at=now
+                )
+            )
+            keys_added += 1
     return ImportResult(created, updated, unchanged, keys_added)
 
 

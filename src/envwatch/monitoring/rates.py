@@ -1,0 +1,494 @@
+"""Effective transmission rate (有效传输率) per factor, device, outlet, enterprise or region.
+
+Definition (标记规则; monitoring-rules §4, ETR-01/02), counted on **hourly records per factor**:
+
+- expected (应收) = the hours of the period that have ended, less hours under an exempt mark (停运
+  shutdown, approved) and, for the water factors of ``rates_water_qc_exempt_factors``,
+  ``rates_water_qc_exempt_hours_per_day`` per day for the automatic standard-sample check (ETR-02);
+- received (实收) = expected hours with a record (``monitoring.day_counts``), at most expected per day;
+- valid (有效) = received hours valid by their flags and not under an invalid mark;
+- transmission rate = received / expected, validity rate = valid / received, effective rate = their
+  product = valid / expected.
+
+A mark decides an hour when it covers more of it than a valid hour may miss (60 − 45 = 15 minutes with the
+HJ 75 threshold; ``validity.mark_decides``, the rule the explanations use too). Longer periods add the counts, never the percentages. Each row carries the counts behind
+its rates, and the same counts with only on-time data (the real-time rate 即时; the main figures are the
+completed rate 补全, after late back-fill).
+
+Thresholds flagged: SX-30.7 (quarter < 90 %), SX-30.6 (month < 90 % with ≥ 3 faults), CS-4.3.2.1
+(< 95 %, the certified operator's line); all three are settings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, select, type_coerce
+
+from envwatch.core.errors import InvalidInput
+from envwatch.core.settings import Settings
+from envwatch.monitoring.day_counts import (
+    DAY,
+    HOUR,
+    RECEIVED,
+    RECEIVED_ON_TIME,
+    VALID,
+    VALID_ON_TIME,
+    CountRules,
+    china_day,
+    day_start,
+    device_day_statuses,
+    refresh_day_counts,
+)
+from envwatch.monitoring.derived_schema import factor_day_counts
+from envwatch.monitoring.marking import MarkEffect, MarkSpan
+from envwatch.monitoring.marks_store import effective_marks
+from envwatch.monitoring.validity import mark_decides
+from envwatch.registry.schema import device_factors, devices, enterprises, outlets
+
+GROUPS = ("factor", "device", "outlet", "enterprise", "region")
+FAULT_CODE = "fault"
+
+
+@dataclass(slots=True)
+class Counts:
+    expected: int = 0
+    received: int = 0
+    valid: int = 0
+    received_on_time: int = 0
+    valid_on_time: int = 0
+    exempt_hours: int = 0  # expected hours taken out by exempt marks
+    qc_exempt_hours: int = 0  # taken out for the water standard-sample check
+    marked_invalid_hours: int = 0  # received hours made invalid by marks
+
+    def add(self, other: Counts) -> None:
+        self.expected += other.expected
+        self.received += other.received
+        self.valid += other.valid
+        self.received_on_time += other.received_on_time
+        self.valid_on_time += other.valid_on_time
+        self.exempt_hours += other.exempt_hours
+        self.qc_exempt_hours += other.qc_exempt_hours
+        self.marked_invalid_hours += other.marked_invalid_hours
+
+
+def percent(part: int, whole: int) -> Decimal | None:
+    if whole == 0:
+        return None
+    return (Decimal(100) * part / whole).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+@dataclass
+class RateRow:
+    key: dict[str, Any]
+    counts: Counts = field(default_factory=Counts)
+    faults: int = 0
+    flags: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.counts
+        return {
+            **self.key,
+            "expected": c.expected,
+            "received": c.received,
+            "valid": c.valid,
+            "transmission_rate": percent(c.received, c.expected),
+            "validity_rate": percent(c.valid, c.received),
+            "effective_rate": percent(c.valid, c.expected),
+            "realtime": {
+                "received": c.received_on_time,
+                "valid": c.valid_on_time,
+                "transmission_rate": percent(c.received_on_time, c.expected),
+                "validity_rate": percent(c.valid_on_time, c.received_on_time),
+                "effective_rate": percent(c.valid_on_time, c.expected),
+            },
+            "exempt_hours": c.exempt_hours,
+            "qc_exempt_hours": c.qc_exempt_hours,
+            "marked_invalid_hours": c.marked_invalid_hours,
+            "faults": self.faults,
+            "flags": self.flags,
+        }
+
+
+@dataclass(frozen=True)
+class RateQuery:
+    first: date  # China calendar days, both included
+    last: date
+    group: str = "device"
+    mns: Sequence[str] | None = None
+    region_level: int = 6  # digits of the region code to group by: 2 province, 4 city, 6 county
+
+    def check(self) -> None:
+        if self.last < self.first:
+            raise InvalidInput(f"--to {self.last} is before --from {self.first}")
+        if self.group not in GROUPS:
+            raise InvalidInput(f"group must be one of {', '.join(GROUPS)}, not {self.group!r}")
+        if self.region_level not in (2, 4, 6):
+            raise InvalidInput("region level must be 2 (province), 4 (city) or 6 (county)")
+        if (self.last - self.first).days > 3 * 366:
+            raise InvalidInput("a rate period is at most three years; ask per year")
+
+
+@dataclass(frozen=True)
+class _Device:
+    id: int
+    mn: str
+    name: str
+    kind: str
+    outlet_id: int | None
+    outlet: str
+    enterprise_id: int | None
+    enterprise: str
+    region_code: str
+
+
+def compute_rates(
+    engine: Engine, settings: Settings, query: RateQuery, now: datetime
+) -> list[dict[str, Any]]:
+    """Rates of every group in ``query`` as plain dicts (rates are percentages with two decimals)."""
+    query.check()
+    refresh_day_counts(engine, settings, now)
+    start, end = day_start(query.first), min(day_start(query.last + DAY), _hour_floor(now))
+    with engine.connect() as conn:
+        fleet = _devices(conn, query.mns)
+        rated = _rated_factors(conn, settings, fleet)
+        spans = _marks(conn, settings, [d.id for d in fleet], start, end)
+        per_day = _day_counts(conn, [d.id for d in fleet], query.first, query.last)
+        rules = {kind: CountRules.from_settings(settings, kind) for kind in ("gas", "water")}
+        min_valid = {d.id: rules[d.kind].min_valid_minutes for d in fleet}
+        marked = _marked_hours(spans, start, end, min_valid)
+        rows: dict[tuple[Any, ...], RateRow] = {}
+        days = [
+            (day, hours) for day in _days(query.first, query.last) if (hours := _elapsed_hours(day, now)) > 0
+        ]
+        for device in fleet:
+            faults = sum(1 for s in spans.get(device.id, ()) if s.code == FAULT_CODE)
+            device_marked = marked.get(device.id, {})
+            statuses = _statuses_for_marked_days(conn, device, device_marked, rules[device.kind])
+            for factor in rated[device.id]:
+                counts = _factor_counts(device, factor, days, per_day, device_marked, statuses, settings)
+                _row_for(rows, query, device, factor).counts.add(counts)
+            for row in _rows_of_device(rows, query, device):
+                row.faults += faults
+    out = list(rows.values())
+    for row in out:
+        row.flags = _threshold_flags(row, query, settings)
+    return [r.as_dict() for r in sorted(out, key=lambda r: tuple(str(v) for v in r.key.values()))]
+
+
+# --- the fleet and its factors ---------------------------------------------------------------------
+def _devices(conn: Connection, mns: Sequence[str] | None) -> list[_Device]:
+    d, o, e = devices.c, outlets.c, enterprises.c
+    stmt = (
+        select(d.id, d.mn, d.name, d.kind, d.outlet_id, d.outlet, d.enterprise, o.code, e.id.label("eid"))
+        .add_columns(e.name.label("ename"), e.region_code)
+        .select_from(
+            devices.outerjoin(outlets, o.id == d.outlet_id).outerjoin(enterprises, e.id == o.enterprise_id)
+        )
+        .order_by(d.mn)
+    )
+    if mns:
+        stmt = stmt.where(d.mn.in_(list(mns)))
+    fleet = [
+        _Device(
+            id=r.id,
+            mn=r.mn,
+            name=r.name,
+            kind=r.kind,
+            outlet_id=r.outlet_id,
+            outlet=r.code or r.outlet,
+            enterprise_id=r.eid,
+            enterprise=r.ename or r.enterprise,
+            region_code=r.region_code or "",
+        )
+        for r in conn.execute(stmt)
+    ]
+    if mns:
+        missing = set(mns) - {dev.mn for dev in fleet}
+        if missing:
+            raise InvalidInput(f"no device with MN {', '.join(sorted(missing))}")
+    return fleet
+
+
+def _rated_factors(conn: Connection, settings: Settings, fleet: Sequence[_Device]) -> dict[int, list[str]]:
+    """The factors each device is rated on: its registered rated factors, else the defaults of its kind."""
+    registered: dict[int, list[str]] = defaultdict(list)
+    f = device_factors.c
+    for device_id, factor in conn.execute(
+        select(f.device_id, f.factor).where(f.rated == 1).order_by(f.factor)
+    ):
+        registered[device_id].append(factor)
+    defaults = {"gas": settings.rates_factors_gas, "water": settings.rates_factors_water}
+    return {dev.id: registered.get(dev.id) or list(defaults[dev.kind]) for dev in fleet}
+
+
+def _day_counts(
+    conn: Connection, device_ids: Sequence[int], first: date, last: date
+) -> dict[tuple[int, str, date], tuple[int, int, int, int]]:
+    c = factor_day_counts.c
+    # raw columns: SQLAlchemy's per-value Date processing costs more than the rest of a quarter's rates
+    stmt = select(
+        c.device_id,
+        c.factor,
+        type_coerce(c.day, String),
+        c.received,
+        c.valid,
+        c.received_on_time,
+        c.valid_on_time,
+    ).where(c.day >= first, c.day <= last)
+    wanted = set(device_ids)
+    out: dict[tuple[int, str, date], tuple[int, int, int, int]] = {}
+    for device_id, factor, day, *counts in conn.execute(stmt.execution_options(yield_per=20000)):
+        if device_id in wanted:
+            out[(device_id, factor, date.fromisoformat(day) if isinstance(day, str) else day)] = tuple(counts)
+    return out
+
+
+# --- marks: which hours they decide -----------------------------------------------------------------
+def _marks(
+    conn: Connection, settings: Settings, device_ids: list[int], start: datetime, end: datetime
+) -> dict[int, list[MarkSpan]]:
+    out: dict[int, list[MarkSpan]] = defaultdict(list)
+    if start >= end:
+        return out
+    for span in effective_marks(
+        conn, device_ids, start, end, require_approval=settings.rates_shutdown_needs_approval
+    ):
+        if span.late and not settings.rates_count_late_marks:
+            continue  # accepted and shown, but too late to change the rate (legacy national 10-day rule)
+        out[span.device_id].append(span)
+    return out
+
+
+# (factor or None for the whole device, day) → (exempt hour indexes, invalid hour indexes)
+MarkedHours = dict[tuple[str | None, date], tuple[set[int], set[int]]]
+
+
+def _marked_hours(
+    spans: dict[int, list[MarkSpan]], start: datetime, end: datetime, min_valid: dict[int, int]
+) -> dict[int, MarkedHours]:
+    """The hours each device's marks decide (``validity.mark_decides``: more than 15 of 60 minutes)."""
+    out: dict[int, MarkedHours] = {}
+    for device_id, device_spans in spans.items():
+        by_target: dict[tuple[str | None, MarkEffect], list[tuple[datetime, datetime]]] = defaultdict(list)
+        for s in device_spans:
+            if s.effect in (MarkEffect.EXEMPT, MarkEffect.INVALID):
+                by_target[(s.factor, s.effect)].append((max(s.start, start), min(s.end, end)))
+        marked: MarkedHours = {}
+        for (factor, effect), intervals in by_target.items():
+            for hour_start, covered in _coverage(intervals).items():
+                if mark_decides(covered, HOUR, min_valid[device_id]):
+                    day = china_day(hour_start)
+                    index = int((hour_start - day_start(day)) / HOUR)
+                    exempt, invalid = marked.setdefault((factor, day), (set(), set()))
+                    (exempt if effect is MarkEffect.EXEMPT else invalid).add(index)
+        out[device_id] = marked
+    return out
+
+
+def _coverage(intervals: Iterable[tuple[datetime, datetime]]) -> dict[datetime, timedelta]:
+    """How much of each clock hour the (merged) intervals cover."""
+    merged: list[list[datetime]] = []
+    for s, e in sorted(i for i in intervals if i[0] < i[1]):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    covered: dict[datetime, timedelta] = defaultdict(timedelta)
+    for s, e in merged:
+        hour = _hour_floor(s)
+        while hour < e:
+            covered[hour] += min(e, hour + HOUR) - max(s, hour)
+            hour += HOUR
+    return covered
+
+
+def _merge(marked: MarkedHours, factor: str, day: date) -> tuple[set[int], set[int]]:
+    """Marks of the factor and of the whole device on ``day``; exempt wins over invalid."""
+    exempt: set[int] = set()
+    invalid: set[int] = set()
+    for key in ((factor, day), (None, day)):
+        if key in marked:
+            exempt |= marked[key][0]
+            invalid |= marked[key][1]
+    return exempt, invalid - exempt
+
+
+def _statuses_for_marked_days(
+    conn: Connection, device: _Device, marked: MarkedHours, rules: CountRules
+) -> dict[date, dict[str, list[int]]]:
+    out: dict[date, dict[str, list[int]]] = {}
+    for day in sorted({day for _, day in marked}):
+        out.update(device_day_statuses(conn, device.id, day, day, rules))
+    return out
+
+
+# --- one factor-day --------------------------------------------------------------------------------
+def _factor_counts(
+    device: _Device,
+    factor: str,
+    days: Sequence[tuple[date, int]],
+    per_day: dict[tuple[int, str, date], tuple[int, int, int, int]],
+    marked: MarkedHours,
+    statuses: dict[date, dict[str, list[int]]],
+    settings: Settings,
+) -> Counts:
+    """One factor of one device over the period's days (hours that ended). Unmarked days come from the
+    stored day counts: a quarter for 1,000 devices is ~550 k factor-days, so this loop stays plain."""
+    qc = (
+        settings.rates_water_qc_exempt_hours_per_day
+        if device.kind == "water" and factor in settings.rates_water_qc_exempt_factors
+        else 0
+    )
+    total = Counts()
+    expected = received = valid = received_on_time = valid_on_time = qc_hours = 0
+    get = per_day.get
+    for day, hours in days:
+        if marked:
+            exempt, invalid = _merge(marked, factor, day)
+            if exempt or invalid:
+                c = _marked_day(statuses.get(day, {}).get(factor) or [0] * 24, hours, exempt, invalid)
+                _qc_exemption(c, qc)
+                total.add(c)
+                continue
+        owed = hours - min(qc, hours)
+        qc_hours += hours - owed
+        expected += owed
+        stored = get((device.id, factor, day))
+        if stored is not None:
+            received += min(stored[0], owed)
+            valid += min(stored[1], owed)
+            received_on_time += min(stored[2], owed)
+            valid_on_time += min(stored[3], owed)
+    total.add(Counts(expected, received, valid, received_on_time, valid_on_time, 0, qc_hours, 0))
+    return total
+
+
+def _marked_day(bits: list[int], hours: int, exempt: set[int], invalid: set[int]) -> Counts:
+    c = Counts()
+    for index in range(hours):
+        b = bits[index]
+        if index in exempt:
+            c.exempt_hours += 1
+            continue
+        c.expected += 1
+        c.received += bool(b & RECEIVED)
+        c.received_on_time += bool(b & RECEIVED_ON_TIME)
+        if index in invalid:
+            c.marked_invalid_hours += bool(b & RECEIVED)
+            continue
+        c.valid += bool(b & VALID)
+        c.valid_on_time += bool(b & VALID_ON_TIME)
+    return c
+
+
+def _qc_exemption(c: Counts, qc: int) -> None:
+    """ETR-02: water analysers check a standard sample once a day (自动标样核查); that hour is not owed.
+    A day that sent all 24 hours still counts 23 of 23, never more than 100 %."""
+    exempt = min(qc, c.expected)
+    c.qc_exempt_hours += exempt
+    c.expected -= exempt
+    c.received = min(c.received, c.expected)
+    c.valid = min(c.valid, c.expected)
+    c.received_on_time = min(c.received_on_time, c.expected)
+    c.valid_on_time = min(c.valid_on_time, c.expected)
+
+
+# --- grouping and thresholds -----------------------------------------------------------------------
+def _key(query: RateQuery, device: _Device, factor: str) -> dict[str, Any]:
+    if query.group == "region":
+        return {"region_code": device.region_code[: query.region_level] or None}
+    enterprise = {"enterprise_id": device.enterprise_id, "enterprise": device.enterprise}
+    if query.group == "enterprise":
+        return enterprise
+    outlet = {**enterprise, "outlet_id": device.outlet_id, "outlet": device.outlet}
+    if query.group == "outlet":
+        return outlet
+    dev = {**outlet, "mn": device.mn, "device": device.name}
+    return dev if query.group == "device" else {**dev, "factor": factor}
+
+
+def _row_for(rows: dict[tuple[Any, ...], RateRow], query: RateQuery, device: _Device, factor: str) -> RateRow:
+    key = _key(query, device, factor)
+    ident = tuple(key.values())
+    if ident not in rows:
+        rows[ident] = RateRow(key)
+    return rows[ident]
+
+
+def _rows_of_device(rows: dict[tuple[Any, ...], RateRow], query: RateQuery, device: _Device) -> list[RateRow]:
+    """The rows a device's faults belong to (one per group it is in; for ``factor`` every factor row)."""
+    if query.group == "factor":
+        return [r for r in rows.values() if r.key.get("mn") == device.mn]
+    return [_row_for(rows, query, device, "")]
+
+
+def _is_quarter(first: date, last: date) -> bool:
+    return first.day == 1 and first.month in (1, 4, 7, 10) and last == _month_end(first, 3)
+
+
+def _is_month(first: date, last: date) -> bool:
+    return first.day == 1 and last == _month_end(first, 1)
+
+
+def _month_end(first: date, months: int) -> date:
+    month = first.month - 1 + months
+    return date(first.year + month // 12, month % 12 + 1, 1) - DAY
+
+
+def _threshold_flags(row: RateRow, query: RateQuery, settings: Settings) -> list[dict[str, str]]:
+    rate = percent(row.counts.valid, row.counts.expected)
+    if rate is None:
+        return []
+    flags: list[dict[str, str]] = []
+    if _is_quarter(query.first, query.last) and rate < settings.rates_quarter_min_pct:
+        flags.append(
+            {
+                "requirement": "SX-30.7",
+                "text": f"quarterly effective transmission rate {rate} % < {settings.rates_quarter_min_pct} % "
+                "(季度有效传输率不足)",
+            }
+        )
+    if (
+        _is_month(query.first, query.last)
+        and rate < settings.rates_month_min_pct
+        and row.faults >= settings.rates_month_min_faults
+    ):
+        flags.append(
+            {
+                "requirement": "SX-30.6",
+                "text": f"monthly effective transmission rate {rate} % < {settings.rates_month_min_pct} % with "
+                f"{row.faults} faults (≥ {settings.rates_month_min_faults}) (月有效传输率不足且故障频繁)",
+            }
+        )
+    if rate < settings.rates_operator_min_pct:
+        flags.append(
+            {
+                "requirement": "CS-4.3.2.1",
+                "text": f"effective transmission rate {rate} % < {settings.rates_operator_min_pct} % "
+                "(运维有效传输率低于认证要求)",
+            }
+        )
+    return flags
+
+
+# --- time ------------------------------------------------------------------------------------------
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _elapsed_hours(day: date, now: datetime) -> int:
+    """Hours of ``day`` (China time) that have ended by ``now``: 24 for past days, fewer today."""
+    return max(0, min(24, int((now - day_start(day)) / HOUR)))
+
+
+def _days(first: date, last: date) -> Iterable[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += DAY

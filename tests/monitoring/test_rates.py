@@ -1,0 +1,382 @@
+"""Effective transmission rates (有效传输率) over real stores, with small hand-computed cases.
+
+The first test is the worked example of the reference (monitoring-rules §4): one gas outlet, one day,
+SO2/NOx/PM, 2 h approved shutdown, one hour missing, calibration and maintenance hours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from envwatch.core.settings import Settings
+from envwatch.monitoring.day_counts import day_start, refresh_day_counts
+from envwatch.monitoring.marks import MarkDraft, MarkPolicy
+from envwatch.monitoring.marks_store import create_mark, review_mark
+from envwatch.monitoring.rates import RateQuery, compute_rates
+from envwatch.monitoring.schema import measurements
+from envwatch.registry.schema import enterprises, outlets
+from tests.helpers import GAS_MN, NOW, WATER_MN, register_demo_devices
+
+DAY = date(2026, 11, 20)  # a Friday; NOW (2026-11-22 12:00 China time) is well after it
+GAS = ("a21002", "a21026", "a34013")  # NOx, SO2, PM: the default rated gas factors
+WATER = ("w01018", "w21001", "w21003", "w21011")
+
+_packet_ids = iter(range(1, 10**9))
+
+
+def hour_at(day: date, hour: int) -> datetime:
+    return day_start(day) + timedelta(hours=hour)
+
+
+def put(
+    engine: Engine,
+    device_id: int,
+    kind: str,
+    start: datetime,
+    factors: dict[str, dict[str, str]],
+    *,
+    received_at: datetime | None = None,
+    backfill: bool = False,
+    part: int = 0,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(measurements).values(
+                device_id=device_id,
+                kind=kind,
+                data_time=start,
+                part=part,
+                factors=factors,
+                packet_id=next(_packet_ids),
+                backfill=backfill,
+                received_at=received_at or start + timedelta(hours=1, seconds=30),
+            )
+        )
+
+
+def put_day(
+    engine: Engine, device_id: int, day: date, codes: Iterable[str], *, skip: Iterable[int] = ()
+) -> None:
+    """24 normal hour records of ``codes`` on ``day`` (China time), except the ``skip`` hours."""
+    for h in range(24):
+        if h not in skip:
+            put(engine, device_id, "hour", hour_at(day, h), {c: {"Avg": "10.0", "Flag": "N"} for c in codes})
+
+
+def mark(
+    engine: Engine,
+    device_id: int,
+    code: str,
+    start: datetime,
+    end: datetime,
+    *,
+    factor: str | None = None,
+    approve: bool = False,
+    now: datetime = NOW,
+) -> int:
+    with engine.begin() as conn:
+        row = create_mark(
+            conn,
+            device_id,
+            MarkDraft(factor=factor, start=start, end=end, code=code, reason="test", source="enterprise"),
+            created_by="tester",
+            now=now,
+            policy=MarkPolicy(),
+        )
+        if approve:
+            review_mark(conn, row["id"], decision="approved", note="", reviewed_by="regulator", now=now)
+    return int(row["id"])
+
+
+def rates(engine: Engine, settings: Settings, first: date, last: date, **kw: Any) -> list[dict[str, Any]]:
+    return compute_rates(engine, settings, RateQuery(first, last, **kw), NOW)
+
+
+@pytest.fixture
+def ids(engine: Engine) -> dict[str, int]:
+    return register_demo_devices(engine)
+
+
+def worked_example(engine: Engine, device_id: int) -> None:
+    for h in range(24):
+        if h == 10:
+            continue  # never arrived
+        flags = {c: "N" for c in GAS}
+        if h == 14:
+            flags["a21026"] = flags["a21002"] = "C"  # SO2 and NOx calibrating
+        if h == 15:
+            flags = {c: "M" for c in GAS}
+        put(
+            engine,
+            device_id,
+            "hour",
+            hour_at(DAY, h),
+            {c: {"Avg": "12.5", "Flag": f} for c, f in flags.items()},
+        )
+
+
+def test_the_worked_example_of_the_reference(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
+    device = ids[GAS_MN]
+    worked_example(engine, device)
+    mark(engine, device, "shutdown", hour_at(DAY, 2), hour_at(DAY, 4), approve=True)
+    [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (row["expected"], row["received"], row["valid"]) == (66, 63, 58)
+    assert row["transmission_rate"] == Decimal("95.45")
+    assert row["validity_rate"] == Decimal("92.06")
+    assert row["effective_rate"] == Decimal("87.88")
+    assert row["exempt_hours"] == 6  # 2 h × 3 factors
+    assert [f["requirement"] for f in row["flags"]] == ["CS-4.3.2.1"]  # a day: neither month nor quarter
+    by_factor = {r["factor"]: r for r in rates(engine, settings, DAY, DAY, mns=[GAS_MN], group="factor")}
+    assert {f: (r["expected"], r["received"], r["valid"]) for f, r in by_factor.items()} == {
+        "a21002": (22, 21, 19),
+        "a21026": (22, 21, 19),
+        "a34013": (22, 21, 20),
+    }
+
+
+def test_an_unapproved_shutdown_mark_exempts_nothing(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS, skip=(2, 3))
+    mark_id = mark(engine, device, "shutdown", hour_at(DAY, 2), hour_at(DAY, 4))
+    [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (row["expected"], row["received"], row["valid"], row["exempt_hours"]) == (72, 66, 66, 0)
+    with engine.begin() as conn:
+        review_mark(conn, mark_id, decision="approved", note="proof seen", reviewed_by="regulator", now=NOW)
+    [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (row["expected"], row["received"], row["valid"], row["exempt_hours"]) == (66, 66, 66, 6)
+    assert row["effective_rate"] == Decimal("100.00")
+
+
+def test_a_short_mark_does_not_decide_an_hour(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    """15 minutes of maintenance leave 45 valid minutes: the hour stays valid (HJ 75 threshold)."""
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS)
+    mark(engine, device, "maintenance", hour_at(DAY, 8), hour_at(DAY, 8) + timedelta(minutes=15))
+    mark(
+        engine,
+        device,
+        "maintenance",
+        hour_at(DAY, 9),
+        hour_at(DAY, 9) + timedelta(minutes=16),
+        factor="a21026",
+    )
+    [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (row["expected"], row["received"], row["valid"], row["marked_invalid_hours"]) == (72, 72, 71, 1)
+
+
+def test_late_back_fill_changes_the_completed_rate_only(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS, skip=(10, 11))
+    [before] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (before["expected"], before["received"], before["valid"]) == (72, 66, 66)
+    # the logger re-sends the two hours a day later (补传, RF=1): stored as back-fill
+    for h in (10, 11):
+        put(
+            engine,
+            device,
+            "hour",
+            hour_at(DAY, h),
+            {c: {"Avg": "9", "Flag": "N"} for c in GAS},
+            received_at=hour_at(DAY, 36),
+            backfill=True,
+        )
+    [after] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert (after["received"], after["valid"], after["effective_rate"]) == (72, 72, Decimal("100.00"))
+    assert (after["realtime"]["received"], after["realtime"]["valid"]) == (66, 66)
+    assert after["realtime"]["effective_rate"] == Decimal("91.67")
+
+
+def test_water_standard_check_hour_is_not_owed(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[WATER_MN]
+    put_day(engine, device, DAY, WATER)
+    put_day(engine, device, DAY + timedelta(days=1), WATER, skip=(5,))
+    first, second = (
+        rates(engine, settings, d, d, mns=[WATER_MN], group="factor")[0]
+        for d in (DAY, DAY + timedelta(days=1))
+    )
+    assert (first["expected"], first["received"], first["effective_rate"]) == (23, 23, Decimal("100.00"))
+    assert (second["expected"], second["received"], second["effective_rate"]) == (23, 23, Decimal("100.00"))
+    assert first["qc_exempt_hours"] == 1
+
+
+def test_hours_built_from_minutes(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
+    """No hour packets: 48 valid minutes make a valid hour, 40 do not (HJ 75-2017 §3: 45)."""
+    device = ids[GAS_MN]
+    for minute in range(60):
+        flag_8 = "N" if minute < 48 else "C"
+        flag_9 = "N" if minute < 40 else "M"
+        put(
+            engine,
+            device,
+            "minute",
+            hour_at(DAY, 8) + timedelta(minutes=minute),
+            {"a21026": {"Avg": "1", "Flag": flag_8}},
+        )
+        put(
+            engine,
+            device,
+            "minute",
+            hour_at(DAY, 9) + timedelta(minutes=minute),
+            {"a21026": {"Avg": "1", "Flag": flag_9}},
+        )
+    [row] = [
+        r for r in rates(engine, settings, DAY, DAY, mns=[GAS_MN], group="factor") if r["factor"] == "a21026"
+    ]
+    assert (row["expected"], row["received"], row["valid"]) == (24, 2, 1)
+
+
+def test_longer_periods_add_counts_not_percentages(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS, skip=range(12))  # 50 %
+    put_day(engine, device, DAY + timedelta(days=1), GAS)  # 100 %
+    [row] = rates(engine, settings, DAY, DAY + timedelta(days=1), mns=[GAS_MN])
+    assert (row["expected"], row["received"]) == (144, 108)
+    assert row["effective_rate"] == Decimal("75.00")  # 108/144, also the mean here; next check differs
+    [row] = rates(engine, settings, DAY - timedelta(days=1), DAY + timedelta(days=1), mns=[GAS_MN])
+    assert row["effective_rate"] == Decimal("50.00")  # 108/216, not (0 + 50 + 100) / 3
+
+
+def test_today_counts_only_the_hours_that_ended(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    today = date(2026, 11, 22)  # NOW is 12:00 China time
+    put_day(engine, ids[GAS_MN], today, GAS, skip=range(12, 24))
+    [row] = rates(engine, settings, today, today, mns=[GAS_MN])
+    assert (row["expected"], row["received"], row["valid"]) == (36, 36, 36)
+
+
+def test_quarter_and_month_thresholds(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS)  # one day of data in the whole quarter and month
+    [quarter] = rates(engine, settings, date(2026, 10, 1), date(2026, 12, 31), mns=[GAS_MN])
+    assert {f["requirement"] for f in quarter["flags"]} == {"SX-30.7", "CS-4.3.2.1"}
+    [month] = rates(engine, settings, date(2026, 11, 1), date(2026, 11, 30), mns=[GAS_MN])
+    assert {f["requirement"] for f in month["flags"]} == {"CS-4.3.2.1"}  # fewer than 3 faults
+    for day in (3, 5, 7):
+        start = hour_at(date(2026, 11, day), 1)
+        mark(engine, device, "fault", start, start + timedelta(hours=2), now=start + timedelta(hours=3))
+    [month] = rates(engine, settings, date(2026, 11, 1), date(2026, 11, 30), mns=[GAS_MN])
+    assert month["faults"] == 3
+    assert {f["requirement"] for f in month["flags"]} == {"SX-30.6", "CS-4.3.2.1"}
+
+
+def test_late_marks_change_rates_only_when_allowed(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS)
+    late_now = NOW + timedelta(days=30)  # well past the 10-day marking deadline
+    mark(engine, device, "maintenance", hour_at(DAY, 1), hour_at(DAY, 3), now=late_now)
+    [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
+    assert row["valid"] == 72
+    allowed = settings.model_copy(update={"rates_count_late_marks": True})
+    [row] = rates(engine, allowed, DAY, DAY, mns=[GAS_MN])
+    assert (row["valid"], row["marked_invalid_hours"]) == (66, 6)
+
+
+def test_grouping_by_enterprise_and_region(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
+    with engine.begin() as conn:
+        for n, (region, mn) in enumerate([("110105", GAS_MN), ("110108", WATER_MN)]):
+            eid = conn.execute(
+                insert(enterprises).values(
+                    name=f"企业{n}",
+                    credit_code=f"91110000MA0000000{n}",
+                    region_code=region,
+                    industry="",
+                    attention_level="other",
+                    address="",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            oid = conn.execute(
+                insert(outlets).values(
+                    enterprise_id=eid,
+                    code=f"D{n}",
+                    name="排口",
+                    kind="gas" if mn == GAS_MN else "water",
+                    permit_number="",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            conn.exec_driver_sql(f"UPDATE devices SET outlet_id = {oid} WHERE mn = '{mn}'")
+    put_day(engine, ids[GAS_MN], DAY, GAS)
+    put_day(engine, ids[WATER_MN], DAY, WATER, skip=range(12))
+    by_county = {r["region_code"]: r for r in rates(engine, settings, DAY, DAY, group="region")}
+    assert by_county["110105"]["effective_rate"] == Decimal("100.00")
+    assert (by_county["110108"]["expected"], by_county["110108"]["received"]) == (92, 48)
+    [city] = [
+        r for r in rates(engine, settings, DAY, DAY, group="region", region_level=4) if r["region_code"]
+    ]
+    assert (city["region_code"], city["expected"], city["received"]) == ("1101", 72 + 92, 72 + 48)
+    by_enterprise = {r["enterprise"]: r for r in rates(engine, settings, DAY, DAY, group="enterprise")}
+    assert by_enterprise["企业0"]["valid"] == 72
+
+
+def test_incremental_refresh_touches_only_new_days(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    put_day(engine, device, DAY, GAS)
+    first = refresh_day_counts(engine, settings, NOW)
+    assert (first.device_days, first.rows) == (1, 3)
+    again = refresh_day_counts(engine, settings, NOW)
+    assert again.rows == 0  # nothing arrived since: nothing is read again
+    put(
+        engine,
+        device,
+        "hour",
+        hour_at(DAY - timedelta(days=5), 3),
+        {"a21026": {"Avg": "1", "Flag": "N"}},
+        received_at=NOW + timedelta(hours=1),
+        backfill=True,
+    )
+    later = refresh_day_counts(engine, settings, NOW + timedelta(hours=2))
+    assert later.device_days == 2  # the back-filled day, and DAY again (its last record is in the overlap)
+
+
+def test_bad_queries_are_refused(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
+    from envwatch.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="before"):
+        rates(engine, settings, DAY, DAY - timedelta(days=1))
+    with pytest.raises(InvalidInput, match="group"):
+        rates(engine, settings, DAY, DAY, group="planet")
+    with pytest.raises(InvalidInput, match="no device with MN NOPE"):
+        rates(engine, settings, DAY, DAY, mns=["NOPE"])
+
+
+def test_records_keep_json_text_and_dicts_alike() -> None:
+    from envwatch.monitoring.day_counts import CountRules, hour_statuses
+
+    rules = CountRules(frozenset({"C"}), True, 45, timedelta(hours=1))
+    start = hour_at(DAY, 0)
+
+    class Rec:
+        def __init__(self, factors: Any) -> None:
+            self.data_time, self.part, self.factors = start, 0, factors
+            self.backfill, self.received_at = False, start + timedelta(minutes=61)
+
+    as_text = hour_statuses([Rec(json.dumps({"a": {"Avg": "1", "Flag": "N"}}))], [], start, 1, rules)
+    as_dict = hour_statuses([Rec({"a": {"Avg": "1", "Flag": "N"}})], [], start, 1, rules)
+    assert as_text == as_dict == {"a": [15]}
+    flagged = hour_statuses([Rec({"a": {"Avg": "1", "Flag": "C"}, "b": {"Avg": "x"}})], [], start, 1, rules)
+    assert flagged == {"a": [5], "b": [5]}  # received (on time), not valid
