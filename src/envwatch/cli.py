@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Coroutine
@@ -286,7 +287,8 @@ def _rates_table(rows: list[dict[str, Any]], group: str) -> None:
             str(r["realtime"]["effective_rate"] or "-"),
             ", ".join(f["requirement"] for f in r["flags"]),
         )
-    Console().print(table)
+    # wide enough for a 24-character MN and every count without wrapping (a narrow terminal scrolls)
+    Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ async def _serve(
         typer.echo(f"HJ 212 gateway: tcp://{settings.gateway_host}:{port}")
     app = create_app(settings, engine, gw) if web else None
     settle_heap()  # what exists now lives as long as the process: keep full collections short
-    tasks = [asyncio.create_task(c) for c in extra]
+    tasks = [asyncio.create_task(c) for c in [*extra, _keep_rate_counts_fresh(settings, engine)]]
     stop = asyncio.Event()
     try:
         if app is not None:
@@ -336,6 +338,24 @@ async def _serve(
         if gw is not None:
             await gw.stop()
             typer.echo(f"gateway stopped: {gw.stats()}")
+
+
+async def _keep_rate_counts_fresh(settings: Settings, engine: Any) -> None:
+    """Bring the per-day counts of the transmission rates up to date as data arrives, so that a quarter's
+    rates are a sum when someone asks (``monitoring.day_counts``; a rate query also catches up itself)."""
+    from envwatch.core.clock import utcnow
+    from envwatch.monitoring.day_counts import refresh_day_counts
+
+    log = logging.getLogger("envwatch.rates")
+    while True:
+        await asyncio.sleep(settings.rates_refresh_every_s)
+        try:
+            stats = await asyncio.to_thread(refresh_day_counts, engine, settings, utcnow())
+        except Exception:  # a failed refresh is retried next time; the rates catch up on their own
+            log.exception("refreshing the rate counts failed")
+            continue
+        if stats.device_days:
+            log.debug("rate counts: %d device-days recomputed", stats.device_days)
 
 
 GatewayPort = Annotated[int | None, typer.Option("--gateway-port", help="HJ 212 TCP port (default 8212)")]

@@ -303,3 +303,13 @@ def test_attachments_of_a_mark(engine: Engine, ids: dict[str, int], tmp_path: Pa
         (listed,) = mark_attachments(conn, first)
     assert listed["id"] == row["id"] and listed["filename"] == "停运证明.pdf"
     assert blobs.get(listed["sha256"]) == b"%PDF-1.4"
+
+
+def test_a_mark_is_part_of_the_callers_transaction(engine: Engine, ids: dict[str, int]) -> None:
+    """A failure later in the same transaction takes the mark with it (on SQLite a savepoint would have
+    committed it half-way: pysqlite opens no transaction before a SAVEPOINT)."""
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        create_mark(conn, ids[GAS_MN], draft(), created_by="t", now=NOW, policy=MarkPolicy())
+        raise RuntimeError("the rest of the request failed")
+    with engine.connect() as conn:
+        assert conn.execute(select(marks)).all() == []

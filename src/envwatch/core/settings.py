@@ -180,6 +180,9 @@ class Settings(BaseSettings):
         ge=0,
         description="the rate counts re-read data received this long before their last refresh (commit delay)",
     )
+    rates_refresh_every_s: float = Field(
+        default=60.0, gt=0, description="how often a running platform updates the rate counts with new data"
+    )
     rates_shutdown_needs_approval: bool = Field(
         default=True,
         description="a shutdown (停运) mark exempts hours from the expected count only once approved",

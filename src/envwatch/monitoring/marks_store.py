@@ -11,6 +11,7 @@ stood at ``as_of``, resolved to :class:`~envwatch.monitoring.marking.MarkSpan`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -71,8 +72,12 @@ def _check_device(conn: Connection, device_id: int, factor: str | None) -> None:
 
 def _insert(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     try:
-        # a savepoint, so that a lost race leaves the caller's transaction usable (PostgreSQL aborts it)
-        with conn.begin_nested():
+        # PostgreSQL aborts the whole transaction on an error: a savepoint keeps the caller's usable after a
+        # lost race. Not on SQLite: pysqlite opens no transaction before a SAVEPOINT, so the savepoint would
+        # become the transaction and its RELEASE would commit the caller's work half-way; SQLite keeps the
+        # transaction usable after a failed INSERT anyway.
+        savepoint = conn.begin_nested() if conn.dialect.name == "postgresql" else contextlib.nullcontext()
+        with savepoint:
             new_id = conn.execute(insert(marks).values(**row)).inserted_primary_key[0]  # type: ignore[index]
     except IntegrityError:
         if row["supersedes_id"] is not None:
