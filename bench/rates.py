@@ -190,7 +190,7 @@ def back_fill(engine: Engine, device_ids: list[int]) -> int:
                     m.data_time >= day_start(day),
                     m.data_time < day_start(day + timedelta(days=1)),
                 )
-            ).tuples()
+            ).all()
         )
     new = [
         {

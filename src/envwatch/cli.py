@@ -354,8 +354,8 @@ async def _keep_rate_counts_fresh(settings: Settings, engine: Any) -> None:
         except Exception:  # a failed refresh is retried next time; the rates catch up on their own
             log.exception("refreshing the rate counts failed")
             continue
-        if stats.device_days:
-            log.debug("rate counts: %d device-days recomputed", stats.device_days)
+        if stats.device_hours:
+            log.debug("rate counts: %d device-hours recomputed", stats.device_hours)
 
 
 GatewayPort = Annotated[int | None, typer.Option("--gateway-port", help="HJ 212 TCP port (default 8212)")]

@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from envwatch.core.settings import Settings
 from envwatch.monitoring.day_counts import day_start, refresh_day_counts
+from envwatch.monitoring.derived_schema import factor_day_hours
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark, review_mark
 from envwatch.monitoring.rates import RateQuery, compute_rates
@@ -331,26 +332,35 @@ def test_grouping_by_enterprise_and_region(engine: Engine, settings: Settings, i
     assert by_enterprise["企业0"]["valid"] == 72
 
 
-def test_incremental_refresh_touches_only_new_days(
+def test_incremental_refresh_touches_only_new_hours(
     engine: Engine, settings: Settings, ids: dict[str, int]
 ) -> None:
     device = ids[GAS_MN]
     put_day(engine, device, DAY, GAS)
     first = refresh_day_counts(engine, settings, NOW)
-    assert (first.device_days, first.rows) == (1, 3)
+    assert (first.device_hours, first.rows) == (24, 3)
     again = refresh_day_counts(engine, settings, NOW)
     assert again.rows == 0  # nothing arrived since: nothing is read again
+    late_day = DAY - timedelta(days=5)
     put(
         engine,
         device,
         "hour",
-        hour_at(DAY - timedelta(days=5), 3),
+        hour_at(late_day, 3),
         {"a21026": {"Avg": "1", "Flag": "N"}},
         received_at=NOW + timedelta(hours=1),
         backfill=True,
     )
     later = refresh_day_counts(engine, settings, NOW + timedelta(hours=2))
-    assert later.device_days == 2  # the back-filled day, and DAY again (its last record is in the overlap)
+    # the back-filled hour, and DAY's last hour again (its records are inside the overlap window)
+    assert (later.device_hours, later.rows) == (2, 4)
+    with engine.connect() as conn:
+        c = factor_day_hours.c
+        masks = conn.execute(
+            select(c.factor, c.day, c.received, c.valid, c.received_on_time).order_by(c.day, c.factor)
+        ).all()
+    assert masks[0] == ("a21026", late_day, 1 << 3, 1 << 3, 0)  # back-filled: not on time
+    assert {m[2] for m in masks[1:]} == {(1 << 24) - 1}  # DAY untouched by the partial rewrite
 
 
 def test_bad_queries_are_refused(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
@@ -380,3 +390,31 @@ def test_records_keep_json_text_and_dicts_alike() -> None:
     assert as_text == as_dict == {"a": [15]}
     flagged = hour_statuses([Rec({"a": {"Avg": "1", "Flag": "C"}, "b": {"Avg": "x"}})], [], start, 1, rules)
     assert flagged == {"a": [5], "b": [5]}  # received (on time), not valid
+
+
+def test_an_hour_built_from_minutes_becomes_valid_as_its_minutes_arrive(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    start = hour_at(DAY, 9)
+
+    def minutes(first: int, last: int) -> None:
+        for minute in range(first, last):
+            t = start + timedelta(minutes=minute)
+            put(
+                engine,
+                device,
+                "minute",
+                t,
+                {"a21026": {"Avg": "1", "Flag": "N"}},
+                received_at=t + timedelta(minutes=1),
+            )
+
+    minutes(0, 30)
+    refresh_day_counts(engine, settings, start + timedelta(minutes=31))
+    minutes(30, 48)
+    refresh_day_counts(engine, settings, start + timedelta(minutes=49))
+    with engine.connect() as conn:
+        c = factor_day_hours.c
+        received, valid = conn.execute(select(c.received, c.valid).where(c.factor == "a21026")).one()
+    assert (received, valid) == (1 << 9, 1 << 9)  # 48 valid minutes by now: the hour is valid

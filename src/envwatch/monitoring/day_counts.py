@@ -32,11 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from envwatch.core.clock import CHINA_TZ
 from envwatch.core.db import exact_text
 from envwatch.core.settings import Settings
-from envwatch.monitoring.derived_schema import derived_watermarks, factor_day_counts
+from envwatch.monitoring.derived_schema import derived_watermarks, factor_day_hours
 from envwatch.monitoring.schema import measurements
 from envwatch.registry.schema import devices
 
-WATERMARK = "factor_day_counts"
+WATERMARK = "factor_day_hours"
 # records the counts come from; ``kind <> 'rtd'`` repeats the partial index's predicate so that the
 # planners use ix_measurements_stats_received (real-time rows, 95 % of the table, are not in it)
 _STATS_KINDS = (measurements.c.kind != "rtd", measurements.c.kind.in_(("hour", "minute")))
@@ -154,17 +154,6 @@ def _factors(value: Any) -> dict[str, dict[str, str]]:
     return json.loads(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
 
 
-def count_bits(statuses: list[int]) -> tuple[int, int, int, int]:
-    """(received, valid, received_on_time, valid_on_time) over a list of hour statuses."""
-    r = v = ro = vo = 0
-    for bits in statuses:
-        r += bits & 1
-        v += (bits >> 1) & 1
-        ro += (bits >> 2) & 1
-        vo += (bits >> 3) & 1
-    return r, v, ro, vo
-
-
 class _Record(NamedTuple):
     data_time: datetime
     part: int
@@ -234,10 +223,47 @@ def device_day_statuses(
     return out
 
 
+def masks_of(bits: list[int]) -> tuple[int, int, int, int]:
+    """Hour statuses (one int per hour) → (received, valid, received_on_time, valid_on_time) bit masks."""
+    masks = [0, 0, 0, 0]
+    for hour, b in enumerate(bits):
+        for i, flag in enumerate((RECEIVED, VALID, RECEIVED_ON_TIME, VALID_ON_TIME)):
+            if b & flag:
+                masks[i] |= 1 << hour
+    return masks[0], masks[1], masks[2], masks[3]
+
+
+def bits_of(masks: tuple[int, int, int, int], hours: int = 24) -> list[int]:
+    """The inverse of :func:`masks_of`."""
+    received, valid, received_on_time, valid_on_time = masks
+    return [
+        (received >> h & 1) * RECEIVED
+        | (valid >> h & 1) * VALID
+        | (received_on_time >> h & 1) * RECEIVED_ON_TIME
+        | (valid_on_time >> h & 1) * VALID_ON_TIME
+        for h in range(hours)
+    ]
+
+
+def day_hour_statuses(
+    conn: Connection, device_id: int, day: date, first_hour: int, last_hour: int, rules: CountRules
+) -> dict[str, list[int]]:
+    """Statuses of hours [first_hour, last_hour] of ``day`` for every factor with a record in them."""
+    start = day_start(day) + first_hour * HOUR
+    end = day_start(day) + (last_hour + 1) * HOUR
+    return hour_statuses(
+        read_device_records(conn, device_id, "hour", start, end),
+        read_device_records(conn, device_id, "minute", start, end),
+        start,
+        last_hour - first_hour + 1,
+        rules,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RefreshStats:
-    device_days: int
-    rows: int
+    device_hours: int  # device-hours recomputed
+    rows: int  # factor-day rows written
     watermark: datetime | None
 
 
@@ -249,81 +275,98 @@ def refresh_day_counts(
     rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> RefreshStats:
-    """Bring ``factor_day_counts`` up to date with every hour and minute record stored so far.
+    """Bring ``factor_day_hours`` up to date with every hour and minute record stored so far.
 
-    Incremental: only device-days with a record received since the last refresh (less an overlap for
-    records committed late) are recomputed. ``rebuild`` recomputes everything. ``progress(done, total)``
-    is called per device."""
+    Incremental: only the device-hours that received a record since the last refresh (less an overlap for
+    records committed late) are recomputed, and only their bits are rewritten: a refresh every minute
+    reads the last minutes' records, not whole days. ``rebuild`` recomputes everything.
+    ``progress(done, total)`` is called per device."""
     with engine.connect() as conn:
         mark = None if rebuild else _watermark(conn)
+        rebuild = mark is None  # the first refresh reads everything: whole days, one range per device
         m = measurements.c
         newest = conn.execute(select(func.max(m.received_at)).where(*_STATS_KINDS)).scalar()
         if newest is None or (mark is not None and newest <= mark):
             return RefreshStats(0, 0, mark)  # nothing arrived since: the usual case for repeated queries
         since = None if mark is None else mark - timedelta(seconds=settings.rates_refresh_overlap_s)
-        touched = _touched_days(conn, since)
+        touched = _touched_hours(conn, since)
         kinds = dict(conn.execute(select(devices.c.id, devices.c.kind)).all())
     rules = {kind: CountRules.from_settings(settings, kind) for kind in ("gas", "water")}
-    total_rows = total_days = 0
+    total_rows = total_hours = 0
     for done, (device_id, days) in enumerate(sorted(touched.items()), start=1):
+        rule = rules[kinds.get(device_id, "gas")]
         with engine.begin() as conn:
-            for first, last in _runs(sorted(days)):
-                statuses = device_day_statuses(
-                    conn, device_id, first, last, rules[kinds.get(device_id, "gas")]
-                )
-                rows = [
-                    _count_row(device_id, code, day, bits, now)
-                    for day, per_factor in statuses.items()
-                    for code, bits in per_factor.items()
-                ]
-                _upsert(conn, rows)
-                total_rows += len(rows)
-                total_days += (last - first).days + 1
+            rows: list[dict[str, Any]] = []
+            if rebuild:  # whole days: one range read per device
+                first_day, last_day = min(days), max(days)
+                for day, per_factor in device_day_statuses(
+                    conn, device_id, first_day, last_day, rule
+                ).items():
+                    rows.extend(
+                        _mask_row(device_id, code, day, masks_of(bits), now)
+                        for code, bits in per_factor.items()
+                    )
+                total_hours += ((last_day - first_day).days + 1) * 24
+                days = {}
+            for day, hours in sorted(days.items()):
+                first, last = min(hours), max(hours)
+                fresh = day_hour_statuses(conn, device_id, day, first, last, rule)
+                span = ((1 << (last - first + 1)) - 1) << first  # the hours recomputed
+                stored = _stored_masks(conn, device_id, day)
+                for code in fresh.keys() | stored.keys():
+                    new = masks_of([0] * first + fresh[code]) if code in fresh else (0, 0, 0, 0)
+                    old = stored.get(code, (0, 0, 0, 0))
+                    rows.append(
+                        _mask_row(
+                            device_id,
+                            code,
+                            day,
+                            tuple((o & ~span) | n for o, n in zip(old, new, strict=True)),
+                            now,
+                        )
+                    )
+                total_hours += last - first + 1
+            _upsert(conn, rows)
+            total_rows += len(rows)
         if progress is not None:
             progress(done, len(touched))
     with engine.begin() as conn:
         _set_watermark(conn, newest, now)
-    return RefreshStats(total_days, total_rows, newest)
+    return RefreshStats(total_hours, total_rows, newest)
 
 
-def _touched_days(conn: Connection, since: datetime | None) -> dict[int, set[date]]:
+def _touched_hours(conn: Connection, since: datetime | None) -> dict[int, dict[date, set[int]]]:
+    """Per device and China day, the hours with records received since ``since`` (None: every record)."""
     m = measurements.c
-    query = select(m.device_id, func.min(m.data_time), func.max(m.data_time)).where(*_STATS_KINDS)
-    if since is not None:
-        query = query.where(m.received_at >= since)
-    # per device, the span of data times received: a back-fill of last month touches last month's days
-    # only, and a refresh every minute touches today (and yesterday around midnight)
-    touched: dict[int, set[date]] = {}
-    if since is None:
+    touched: dict[int, dict[date, set[int]]] = {}
+    if since is None:  # a rebuild: every day from each device's first record to its last, whole
+        query = select(m.device_id, func.min(m.data_time), func.max(m.data_time)).where(*_STATS_KINDS)
         for device_id, first, last in conn.execute(query.group_by(m.device_id)):
-            touched[device_id] = _days_between(china_day(first), china_day(last))
+            day, end = china_day(_utc(first)), china_day(_utc(last))
+            days = touched.setdefault(device_id, {})
+            while day <= end:
+                days[day] = set(range(24))
+                day += DAY
         return touched
-    for device_id, data_time in conn.execute(
-        select(m.device_id, m.data_time).where(*_STATS_KINDS, m.received_at >= since).distinct()
-    ):
-        touched.setdefault(device_id, set()).add(china_day(data_time))
+    recent = select(m.device_id, type_coerce(m.data_time, String)).where(
+        *_STATS_KINDS, m.received_at >= since
+    )
+    for device_id, data_time in conn.execute(recent.distinct()):
+        local = _utc(data_time).astimezone(CHINA_TZ)
+        touched.setdefault(device_id, {}).setdefault(local.date(), set()).add(local.hour)
     return touched
 
 
-def _days_between(first: date, last: date) -> set[date]:
-    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+def _stored_masks(conn: Connection, device_id: int, day: date) -> dict[str, tuple[int, int, int, int]]:
+    c = factor_day_hours.c
+    query = select(c.factor, c.received, c.valid, c.received_on_time, c.valid_on_time).where(
+        c.device_id == device_id, c.day == day
+    )
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in conn.execute(query)}
 
 
-def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
-    """Consecutive days as (first, last) runs, so each run is one range query."""
-    if not days:
-        return
-    first = prev = days[0]
-    for day in days[1:]:
-        if day != prev + DAY:
-            yield first, prev
-            first = day
-        prev = day
-    yield first, prev
-
-
-def _count_row(device_id: int, code: str, day: date, bits: list[int], now: datetime) -> dict[str, Any]:
-    received, valid, received_on_time, valid_on_time = count_bits(bits)
+def _mask_row(device_id: int, code: str, day: date, masks: tuple[int, ...], now: datetime) -> dict[str, Any]:
+    received, valid, received_on_time, valid_on_time = masks
     return {
         "device_id": device_id,
         "factor": code,
@@ -340,7 +383,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(factor_day_counts)
+    stmt = dialect.insert(factor_day_hours)
     stmt = stmt.on_conflict_do_update(
         index_elements=["device_id", "factor", "day"],
         set_={

@@ -1,30 +1,36 @@
 """Derived tables of the monitoring context: rebuildable caches of what the measurements say, not evidence.
 
-``factor_day_counts``: the effective transmission rate (有效传输率) counts hourly records per factor.
+``factor_day_hours``: the effective transmission rate (有效传输率) counts hourly records per factor.
 Counting them from the packet records means parsing every record's factors (13 M values a quarter for
-1,000 devices: tens of seconds), so these counts are kept up to date as data arrives
-(``monitoring.day_counts``) and a quarter's rates are a sum over ~550 k small rows. A device-day's counts
-are recomputed from its records whenever a record of that device and day arrives, so rows are rewritten in
-place; the evidence stays in ``measurements`` and the counts can be rebuilt from it at any time.
+1,000 devices: minutes), so the status of every factor-hour is kept as it arrives
+(``monitoring.day_counts``): one row per device, factor and China day whose four 24-bit masks say which
+hours were received, valid by their flags, and the same with on-time data only (bit h = hour h, China
+time). A quarter's rates are bit counts over ~550 k small rows; marks, which change after the data, are
+applied to the masks hour by hour. A refresh recomputes only the hours that received records, and rewrites
+their bits in place; the evidence stays in ``measurements`` and the masks can be rebuilt from it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Index, Integer, SmallInteger, String, Table, text
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, text
 
 from envwatch.core.db import UtcDateTime, metadata
 from envwatch.monitoring.schema import measurements
 
-factor_day_counts = Table(
-    "factor_day_counts",
+factor_day_hours = Table(
+    "factor_day_hours",
     metadata,
     Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
     Column("factor", String(32), primary_key=True),
     Column("day", Date, primary_key=True, comment="China calendar day (UTC+8)"),
-    Column("received", SmallInteger, nullable=False, comment="hours with a record (device hour or minutes)"),
-    Column("valid", SmallInteger, nullable=False, comment="hours valid by their flags (marks applied later)"),
-    Column("received_on_time", SmallInteger, nullable=False, comment="the same, counting only on-time data"),
-    Column("valid_on_time", SmallInteger, nullable=False),
+    Column(
+        "received", Integer, nullable=False, comment="bit h: hour h has a record (device hour or minutes)"
+    ),
+    Column(
+        "valid", Integer, nullable=False, comment="bit h: hour h is valid by its flags (marks apply later)"
+    ),
+    Column("received_on_time", Integer, nullable=False, comment="the same, counting only on-time data"),
+    Column("valid_on_time", Integer, nullable=False),
     Column("computed_at", UtcDateTime, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 import envwatch
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
-from envwatch.web.api import commands, devices, filings, marks, packets, rates, registry
+from envwatch.web.api import commands, devices, filings, hours, marks, packets, rates, registry
 from envwatch.web.auth import CurrentPrincipal, admin_token
 
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
 
     for router in (
         devices.router,
+        hours.router,
         packets.router,
         commands.router,
         registry.router,

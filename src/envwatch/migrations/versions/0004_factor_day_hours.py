@@ -1,4 +1,4 @@
-"""derived: hourly record counts per factor and China day (for effective transmission rates)
+"""derived: hour status masks per factor and China day (for effective transmission rates)
 
 Revision ID: 0004
 Revises: 0003
@@ -22,34 +22,31 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "factor_day_counts",
+        "factor_day_hours",
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("factor", sa.String(length=32), nullable=False),
         sa.Column("day", sa.Date(), nullable=False, comment="China calendar day (UTC+8)"),
         sa.Column(
             "received",
-            sa.SmallInteger(),
+            sa.Integer(),
             nullable=False,
-            comment="hours with a record (device hour or minutes)",
+            comment="bit h: hour h has a record (device hour or minutes)",
         ),
         sa.Column(
             "valid",
-            sa.SmallInteger(),
+            sa.Integer(),
             nullable=False,
-            comment="hours valid by their flags (marks applied later)",
+            comment="bit h: hour h is valid by its flags (marks apply later)",
         ),
         sa.Column(
-            "received_on_time",
-            sa.SmallInteger(),
-            nullable=False,
-            comment="the same, counting only on-time data",
+            "received_on_time", sa.Integer(), nullable=False, comment="the same, counting only on-time data"
         ),
-        sa.Column("valid_on_time", sa.SmallInteger(), nullable=False),
+        sa.Column("valid_on_time", sa.Integer(), nullable=False),
         sa.Column("computed_at", envwatch.core.db.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["device_id"], ["devices.id"], name=op.f("fk_factor_day_counts_device_id_devices")
+            ["device_id"], ["devices.id"], name=op.f("fk_factor_day_hours_device_id_devices")
         ),
-        sa.PrimaryKeyConstraint("device_id", "factor", "day", name=op.f("pk_factor_day_counts")),
+        sa.PrimaryKeyConstraint("device_id", "factor", "day", name=op.f("pk_factor_day_hours")),
         sqlite_with_rowid=False,
     )
     op.create_table(
@@ -72,4 +69,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_measurements_stats_received", table_name="measurements")
     op.drop_table("derived_watermarks")
-    op.drop_table("factor_day_counts")
+    op.drop_table("factor_day_hours")
