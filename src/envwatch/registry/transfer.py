@@ -24,7 +24,7 @@ Not carried by the files: ids, created_at/updated_at, SM4 key history (only the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,8 +56,13 @@ from envwatch.registry.schema import (
     outlets,
 )
 from envwatch.registry.service_limits import add_emission_limit
-from envwatch.registry.store import DeviceRow, device_row_from, device_row_problems, upsert_device_rows
-from envwatch.registry.transfer_files import SHEETS, SheetRows, read_registry, write_registry
+from envwatch.registry.store import DeviceRow, upsert_device_rows
+from envwatch.registry.transfer_check import (
+    Plan,
+    Problems,
+    check_sheets,
+)
+from envwatch.registry.transfer_files import SHEETS, read_registry, write_registry
 
 Progress = Callable[[str], None]
 _LIMIT_VALUES = (
@@ -101,211 +106,6 @@ class ImportReport:
         return out
 
 
-class _Problems(list[str]):
-    def add(self, sheet: str, row: int, message: str) -> None:
-        self.append(f"sheet {sheet}, row {row}: {message}")
-
-
-def _code(text: str) -> str:
-    return text.strip().upper()  # credit codes are upper case; people type lower case
-
-
-# ---- pass 1: check ----
-
-
-@dataclass
-class _Plan:
-    """The checked rows of every sheet, with what pass 2 needs."""
-
-    enterprises: list[tuple[int, EnterpriseIn, set[str]]] = field(default_factory=list)
-    outlets: list[tuple[int, str, OutletIn, set[str]]] = field(default_factory=list)
-    devices: list[tuple[int, DeviceRow, tuple[str, str] | None, DeviceOutletIn]] = field(default_factory=list)
-    factors: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    limits: list[tuple[int, str, str, EmissionLimitIn]] = field(default_factory=list)
-    operators: list[tuple[int, OperatorIn, set[str]]] = field(default_factory=list)
-    contracts: list[tuple[int, str, str, str | None, ContractIn, set[str]]] = field(default_factory=list)
-
-
-class _Known:
-    """What references may name: the store's records plus the file's (names as the file sets them)."""
-
-    def __init__(self, conn: Connection, sheets: Mapping[str, SheetRows]) -> None:
-        self.enterprises = {r.credit_code: r.name for r in conn.execute(select(enterprises))}
-        ent_of = {
-            r.id: r.credit_code for r in conn.execute(select(enterprises.c.id, enterprises.c.credit_code))
-        }
-        self.outlets = {
-            (ent_of[r.enterprise_id], r.code): (r.name, r.kind) for r in conn.execute(select(outlets))
-        }
-        self.operators = {r.credit_code for r in conn.execute(select(operators.c.credit_code))}
-        self.devices = {r.mn: dict(r._mapping) for r in conn.execute(select(devices))}
-        self.outlet_of_id = {
-            r.id: (ent_of[r.enterprise_id], r.code)
-            for r in conn.execute(select(outlets.c.id, outlets.c.enterprise_id, outlets.c.code))
-        }
-        # codes named by the file, even on a bad row: a reference to them is not a second problem
-        for _, row in _rows(sheets, "enterprises"):
-            self.enterprises.setdefault(_code(row["credit_code"]), row.get("name", ""))
-        for _, row in _rows(sheets, "outlets"):
-            key = (_code(row["enterprise_credit_code"]), row["code"])
-            self.outlets.setdefault(key, (row.get("name", ""), row.get("kind", "")))
-        self.operators.update(_code(row["credit_code"]) for _, row in _rows(sheets, "operators"))
-        self.device_mns = set(self.devices) | {row["mn"] for _, row in _rows(sheets, "devices")}
-
-
-def _rows(sheets: Mapping[str, SheetRows], name: str) -> list[tuple[int, dict[str, str]]]:
-    sheet = sheets.get(name)
-    return sheet.rows if sheet is not None else []
-
-
-def _present(sheets: Mapping[str, SheetRows], name: str) -> set[str]:
-    sheet = sheets.get(name)
-    return set(sheet.columns) if sheet is not None else set()
-
-
-def _model_fields(row: Mapping[str, str], model: type[Any], drop: Iterable[str] = ()) -> dict[str, str]:
-    return {k: v for k, v in row.items() if k in model.model_fields and k not in drop}
-
-
-def _check(conn: Connection, sheets: Mapping[str, SheetRows], problems: _Problems) -> _Plan:
-    plan = _Plan()
-    known = _Known(conn, sheets)
-
-    def once(sheet: str, seen: dict[Any, int], key: Any, row_no: int, what: str) -> None:
-        if key in seen:
-            problems.add(sheet, row_no, f"{what} already on row {seen[key]}")
-        seen.setdefault(key, row_no)
-
-    def validated(sheet: str, row_no: int, model: type[Any], data: Mapping[str, Any]) -> Any:
-        try:
-            return parse(model, dict(data))
-        except InvalidInput as exc:
-            problems.add(sheet, row_no, exc.message)
-            return None
-
-    seen: dict[Any, int] = {}
-    cols = _present(sheets, "enterprises")
-    for row_no, row in _rows(sheets, "enterprises"):
-        once("enterprises", seen, _code(row["credit_code"]), row_no, f"credit code {row['credit_code']}")
-        data: dict[str, Any] = _model_fields(row, EnterpriseIn)
-        if (item := validated("enterprises", row_no, EnterpriseIn, data)) is not None:
-            plan.enterprises.append((row_no, item, cols))
-
-    seen = {}
-    cols = _present(sheets, "outlets")
-    for row_no, row in _rows(sheets, "outlets"):
-        ecc = _code(row["enterprise_credit_code"])
-        once("outlets", seen, (ecc, row["code"]), row_no, f"outlet {row['code']} of {ecc}")
-        ok = ecc in known.enterprises
-        if not ok:
-            problems.add(
-                "outlets", row_no, f"no enterprise with credit code {ecc} in the file or the registry"
-            )
-        item = validated("outlets", row_no, OutletIn, _model_fields(row, OutletIn))
-        if item is not None and ok:
-            plan.outlets.append((row_no, ecc, item, cols))
-
-    seen = {}
-    cols = _present(sheets, "devices")
-    for row_no, row in _rows(sheets, "devices"):
-        rec = dict(row)
-        once("devices", seen, rec["mn"], row_no, f"MN {rec['mn']}")
-        old = known.devices.get(rec["mn"])
-        errs = []
-        ecc, ocode = _code(rec.get("enterprise_credit_code", "")), rec.get("outlet_code", "")
-        ref: tuple[str, str] | None = None
-        if ecc or ocode:
-            ref = (ecc, ocode)
-            if not (ecc and ocode):
-                errs.append("give both enterprise_credit_code and outlet_code (its outlet), or neither")
-            elif ref not in known.outlets:
-                errs.append(f"no outlet {ocode} of enterprise {ecc} in the file or the registry")
-            else:
-                # a device on an outlet shows that outlet's names (set_device_outlet keeps them so)
-                rec["enterprise"], rec["outlet"] = known.enterprises.get(ecc, ""), known.outlets[ref][0]
-        elif old is not None and old["outlet_id"] is not None:
-            ecc, ocode = known.outlet_of_id[old["outlet_id"]]
-            errs.append(
-                f"device sits on outlet {ocode} of {ecc}; an import cannot take it off: give "
-                "enterprise_credit_code and outlet_code"
-            )
-        for name in ("enterprise", "outlet", "crc_variants"):
-            if name not in cols and old is not None:  # column left out: keep what is stored
-                rec[name] = old[name]
-        errs += device_row_problems(rec)
-        extra: dict[str, Any] = {"outlet_id": 0, **{k: rec[k] for k in ("model", "serial") if k in cols}}
-        try:
-            placed = parse(DeviceOutletIn, extra)
-        except InvalidInput as exc:
-            errs.append(exc.message)
-        if errs:
-            problems.add("devices", row_no, "; ".join(errs))
-        else:
-            plan.devices.append((row_no, device_row_from(rec), ref, placed))
-
-    seen = {}
-    cols = _present(sheets, "device_factors")
-    for row_no, row in _rows(sheets, "device_factors"):
-        once(
-            "device_factors",
-            seen,
-            (row["mn"], row["factor"]),
-            row_no,
-            f"factor {row['factor']} of {row['mn']}",
-        )
-        if row["mn"] not in known.device_mns:
-            problems.add(
-                "device_factors", row_no, f"no device with MN {row['mn']} in the file or the registry"
-            )
-            continue
-        data = _model_fields(row, DeviceFactorIn)
-        if validated("device_factors", row_no, DeviceFactorIn, data) is not None:
-            plan.factors.append((row_no, row["mn"], {k: v for k, v in data.items() if k in cols}))
-
-    for row_no, row in _rows(sheets, "emission_limits"):
-        key = (_code(row["enterprise_credit_code"]), row["outlet_code"])
-        ok = key in known.outlets
-        if not ok:
-            problems.add(
-                "emission_limits",
-                row_no,
-                f"no outlet {key[1]} of enterprise {key[0]} in the file or the registry",
-            )
-        item = validated("emission_limits", row_no, EmissionLimitIn, _model_fields(row, EmissionLimitIn))
-        if item is not None and ok:
-            plan.limits.append((row_no, key[0], key[1], item))
-
-    seen = {}
-    cols = _present(sheets, "operators")
-    for row_no, row in _rows(sheets, "operators"):
-        once("operators", seen, _code(row["credit_code"]), row_no, f"credit code {row['credit_code']}")
-        if (item := validated("operators", row_no, OperatorIn, _model_fields(row, OperatorIn))) is not None:
-            plan.operators.append((row_no, item, cols))
-
-    seen = {}
-    cols = _present(sheets, "contracts")
-    for row_no, row in _rows(sheets, "contracts"):
-        occ, ecc = _code(row["operator_credit_code"]), _code(row["enterprise_credit_code"])
-        once("contracts", seen, (occ, row["contract_no"]), row_no, f"contract {row['contract_no']} of {occ}")
-        errs = []
-        if occ not in known.operators:
-            errs.append(f"no operator with credit code {occ} in the file or the registry")
-        if ecc not in known.enterprises:
-            errs.append(f"no enterprise with credit code {ecc} in the file or the registry")
-        c_outlet = row.get("outlet_code") or None
-        if c_outlet is not None and ecc in known.enterprises and (ecc, c_outlet) not in known.outlets:
-            errs.append(f"no outlet {c_outlet} of enterprise {ecc} in the file or the registry")
-        if errs:
-            problems.add("contracts", row_no, "; ".join(errs))
-        data = {"enterprise_id": 0, "outlet_id": None, **_model_fields(row, ContractIn)}
-        if (item := validated("contracts", row_no, ContractIn, data)) is not None and not errs:
-            plan.contracts.append((row_no, occ, ecc, c_outlet, item, cols))
-    return plan
-
-
-# ---- pass 2: apply ----
-
-
 def _counted(counts: SheetCounts, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
     if before is None:
         counts.created += 1
@@ -322,10 +122,10 @@ def _key_counts(conn: Connection) -> dict[int, int]:
 
 def _apply(
     conn: Connection,
-    plan: _Plan,
+    plan: Plan,
     now: datetime,
     report: ImportReport,
-    problems: _Problems,
+    problems: Problems,
     progress: Progress,
 ) -> None:
     def guarded(sheet: str, row_no: int, action: Callable[[], None]) -> None:
@@ -510,7 +310,7 @@ def import_registry(
     """Read, check and apply a registry file; raise InvalidInput listing every problem (nothing written)."""
     say = progress or (lambda _msg: None)
     sheets = {s.name: s for s in read_registry(path)}
-    problems = _Problems()
+    problems = Problems()
     for sheet in sheets.values():
         say(f"sheet {sheet.name}: {len(sheet.rows)} rows read")
         problems.extend(f"sheet {sheet.name}, {p}" for p in sheet.problems)
@@ -518,7 +318,7 @@ def import_registry(
     try:
         with engine.begin() as conn:
             _begin_for_savepoints(conn)
-            plan = _check(conn, sheets, problems)
+            plan = check_sheets(conn, sheets, problems)
             if not problems:
                 _apply(conn, plan, now, report, problems, say)
             if problems or dry_run:
