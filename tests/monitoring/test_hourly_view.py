@@ -297,3 +297,107 @@ def test_ranges_and_devices_are_checked(engine: Engine, settings: Settings, ids:
         # hours not over at ``now`` are not judged; a range cut to whole hours
         rows = device_hours(conn, settings, ids[GAS_MN], SO2, NOW - 90 * MINUTE, NOW + 5 * HOUR, NOW)
         assert [r["start"] for r in rows] == [NOW - 2 * HOUR, NOW - HOUR]
+
+
+def _register_factors(engine: Engine, device_id: int, rows: list[tuple[str, str, str]]) -> None:
+    """(factor, unit, basis) rows for the device (device_factors)."""
+    from envwatch.registry.schema import device_factors
+
+    with engine.begin() as conn:
+        for factor, unit, basis in rows:
+            conn.execute(
+                insert(device_factors).values(
+                    device_id=device_id,
+                    factor=factor,
+                    unit=unit,
+                    basis=basis,
+                    rated=1,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+
+
+def test_values_reported_wet_at_flue_conditions_are_shown_at_the_standard_state_dry(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    """CONV-01 by hand: SO2 30 mg/m³ at 150 °C, static pressure −0.5 kPa, moisture 10 %:
+    30 × 423.15/273.15 × 101325/100825 / 0.9."""
+    device = ids[GAS_MN]
+    _register_factors(
+        engine,
+        device,
+        [
+            ("a21026", "mg/m3", "actual_wet"),
+            ("a21002", "mg/m3", "standard_wet"),
+            ("a01013", "kPa", "standard_dry"),
+        ],
+    )
+    flue = {"a01012": {"Avg": "150", "Flag": "N"}, "a01013": {"Avg": "-0.5", "Flag": "N"}}
+    put(
+        engine,
+        device,
+        "hour",
+        hour_at(8),
+        {
+            "a21026": {"Avg": "30", "Flag": "N"},
+            "a21002": {"Avg": "45", "Flag": "N"},
+            **flue,
+            "a01014": {"Avg": "10", "Flag": "N"},
+        },
+    )
+    put(
+        engine,
+        device,
+        "hour",
+        hour_at(9),
+        {"a21026": {"Avg": "30", "Flag": "N"}, **flue, "a01014": {"Avg": "10", "Flag": "C"}},
+    )
+    so2 = hours(engine, settings, device, "a21026", 8, 10)
+    expected = (
+        Decimal(30)
+        * Decimal("423.15")
+        / Decimal("273.15")
+        * Decimal(101325)
+        / Decimal(100825)
+        / Decimal("0.9")
+    )
+    assert so2[0]["standard_dry"]["basis"] == "actual_wet"
+    assert Decimal(so2[0]["standard_dry"]["value"]).quantize(Decimal("0.0001")) == expected.quantize(
+        Decimal("0.0001")
+    )
+    assert so2[0]["value"] == Decimal("30")  # the value as sent is kept
+    # the moisture of hour 9 is flagged C: no standard dry value, and the reason says what is missing
+    assert so2[1]["standard_dry"]["value"] is None
+    assert [r["code"] for r in so2[1]["standard_dry"]["reasons"]] == ["standard_dry_inputs_missing"]
+    nox = hours(engine, settings, device, "a21002", 8, 9)
+    assert Decimal(nox[0]["standard_dry"]["value"]) == Decimal(45) / Decimal(
+        "0.9"
+    )  # standard wet: moisture only
+    pm = hours(engine, settings, device, "a34013", 8, 9)
+    assert "standard_dry" not in pm[0]  # reported standard dry (the default): nothing to convert
+
+
+def test_the_converted_concentration_starts_from_the_standard_dry_value(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    device = ids[GAS_MN]
+    _outlet_with_reference_o2(engine, device)  # SO2 reference O2 6 %
+    _register_factors(engine, device, [("a21026", "mg/m3", "standard_wet")])
+    put(
+        engine,
+        device,
+        "hour",
+        hour_at(8),
+        {
+            "a21026": {"Avg": "27", "Flag": "N"},
+            "a01014": {"Avg": "10", "Flag": "N"},
+            "a19001": {"Avg": "9.5", "Flag": "N"},
+        },
+    )
+    [row] = hours(engine, settings, device, "a21026", 8, 9)
+    assert Decimal(row["standard_dry"]["value"]) == Decimal(30)  # 27 / 0.9
+    dry = Decimal(row["standard_dry"]["value"])
+    assert row["converted"]["value"] == str(
+        converted_concentration(dry, Decimal("9.5"), Decimal(6), settings).value
+    )

@@ -32,7 +32,15 @@ from sqlalchemy import Connection, select
 from envwatch.core.db import exact_text
 from envwatch.core.errors import InvalidInput, NotFound
 from envwatch.core.settings import Settings
-from envwatch.monitoring.conversions import O2, Converted, converted_concentration
+from envwatch.monitoring.conversions import (
+    O2,
+    SRC_CONV_01,
+    Converted,
+    PressureUnit,
+    converted_concentration,
+    dry_basis,
+    standard_dry_concentration,
+)
 from envwatch.monitoring.day_counts import DAY, HOUR, china_day, day_start, read_device_records
 from envwatch.monitoring.explain import (
     explain_converted,
@@ -55,7 +63,7 @@ from envwatch.monitoring.validity import (
     hour_from_minutes,
     value_verdict,
 )
-from envwatch.registry.schema import devices
+from envwatch.registry.schema import device_factors, devices
 from envwatch.registry.service_limits import limits_in_force
 
 __all__ = ["MAX_DAYS", "HourView", "check_days", "device_hours", "hour_views"]
@@ -88,6 +96,9 @@ class HourView:
     reference_o2: Decimal | None = None
     converted: Converted | None = None
     converted_check: CrossCheck | None = None  # the device's ZsAvg vs the computed 折算浓度
+    basis: str = "standard_dry"  # how the device reports the value (device_factors.basis)
+    standard_dry: Decimal | None = None  # the value at the standard state, dry (标干), when converted
+    standard_reasons: tuple[Reason, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -114,6 +125,12 @@ class HourView:
             "cross_check": None if self.check is None else explain_cross_check(self.check),
             "converted": None,
         }
+        if self.basis != "standard_dry":
+            out["standard_dry"] = {
+                "basis": self.basis,
+                "value": None if self.standard_dry is None else str(self.standard_dry),
+                "reasons": explain_reasons(self.standard_reasons),
+            }
         if self.converted is not None:
             out["converted"] = {
                 **explain_converted(self.converted),
@@ -126,6 +143,8 @@ class HourView:
             }
         return out
 
+
+TEMPERATURE, PRESSURE, MOISTURE = "a01012", "a01013", "a01014"  # flue-gas parameters (HJ 212 Appendix B)
 
 # --- reading ------------------------------------------------------------------------------------------
 
@@ -199,6 +218,8 @@ class _Data:
     interval: timedelta
     marks: list[MarkSpan]
     reference_o2: dict[date, dict[str, Decimal]]  # China day → factor → 基准氧含量
+    bases: dict[str, str]  # factor → how the device reports it (registered factors only)
+    pressure_unit: PressureUnit  # of the flue-gas pressure a01013, from its registered unit
 
 
 def _marks(
@@ -220,6 +241,11 @@ def _read(
 ) -> _Data:
     device_id = device.id
     minutes = _by_time(conn, device_id, "minute", start, end)
+    f = device_factors.c
+    factors = {
+        r.factor: (r.basis, r.unit)
+        for r in conn.execute(select(f.factor, f.basis, f.unit).where(f.device_id == device_id))
+    }
     references: dict[date, dict[str, Decimal]] = {}
     if device.kind == "gas" and device.outlet_id is not None:
         day = china_day(start)
@@ -239,6 +265,8 @@ def _read(
         interval=_minute_interval(minutes),
         marks=_marks(conn, settings, device_id, start, end) if marks is None else marks,
         reference_o2=references,
+        bases={f: b for f, (b, _) in factors.items()},
+        pressure_unit="Pa" if factors.get(PRESSURE, ("", ""))[1].strip().lower() == "pa" else "kPa",
     )
 
 
@@ -335,14 +363,60 @@ def _plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) ->
 
 def _with_conversion(view: HourView, o2: HourView | None, reference: Decimal, settings: Settings) -> HourView:
     """Add the 折算浓度. Only a valid O2 hour is used (an invalid O2 would convert with a wrong factor);
-    the concentration is converted whenever it has a value, its own verdict tells whether it counts."""
+    the concentration is converted whenever it has a value, its own verdict tells whether it counts. A
+    value not reported at the standard state, dry, is converted from its standard dry value."""
     o2_value = o2.value if o2 is not None and o2.valid else None
-    converted = converted_concentration(view.value, o2_value, reference, settings)
+    dry = view.value if view.basis == "standard_dry" else view.standard_dry
+    converted = converted_concentration(dry, o2_value, reference, settings)
     device_zs = _decimal(view.fields.get("ZsAvg"))
     check = None
     if device_zs is not None:
         check = cross_check(device_zs, converted.value, settings.aggregate_tolerance_pct)
     return replace(view, o2=o2_value, reference_o2=reference, converted=converted, converted_check=check)
+
+
+_FLUE_PARAMETERS = frozenset({O2, TEMPERATURE, PRESSURE, MOISTURE, "a01011", "a00000", "a01016"})
+
+
+def _with_standard_dry(
+    view: HourView, inputs: dict[str, HourView], basis: str, unit: PressureUnit
+) -> HourView:
+    """CONV-01: the value at the standard state (273.15 K, 101.325 kPa), dry, from the same hour's valid
+    flue-gas temperature (a01012), pressure (a01013) and moisture (a01014). Only valid input hours are used."""
+    if view.value is None:
+        return replace(view, basis=basis)
+    needed = (MOISTURE,) if basis == "standard_wet" else (TEMPERATURE, PRESSURE, MOISTURE)
+    values = {code: inputs[code].value if code in inputs and inputs[code].valid else None for code in needed}
+    missing = [code for code, v in values.items() if v is None]
+    if missing:
+        reason = Reason(
+            "standard_dry_inputs_missing",
+            SRC_CONV_01,
+            f"reported {basis}: no standard dry value without a valid hour of {', '.join(missing)}",
+            f"报送基准为{basis}：缺少有效的{'、'.join(missing)}小时值，无法换算为标态干基",
+        )
+        return replace(view, basis=basis, standard_reasons=(reason,))
+    try:
+        if basis == "standard_wet":
+            dry = dry_basis(view.value, values[MOISTURE])  # type: ignore[arg-type]
+        else:
+            dry = standard_dry_concentration(
+                view.value,
+                values[TEMPERATURE],  # type: ignore[arg-type]
+                values[PRESSURE],  # type: ignore[arg-type]
+                values[MOISTURE],  # type: ignore[arg-type]
+                pressure_unit=unit,
+            )
+    except ValueError as exc:  # moisture ≥ 100 %, below absolute zero …: say so, do not guess
+        reason = Reason("standard_dry_inputs_bad", SRC_CONV_01, str(exc), f"换算输入异常：{exc}")
+        return replace(view, basis=basis, standard_reasons=(reason,))
+    reason = Reason(
+        "standard_dry",
+        SRC_CONV_01,
+        f"reported {basis}, converted to the standard state, dry",
+        f"报送基准为{basis}，已换算为标态干基",
+    )
+    return replace(view, basis=basis, standard_dry=dry, standard_reasons=(reason,))
 
 
 def _hours(data: _Data, settings: Settings, factor: str) -> list[HourView]:
@@ -352,6 +426,17 @@ def _hours(data: _Data, settings: Settings, factor: str) -> list[HourView]:
         starts.append(hour)
         hour += HOUR
     views = [_plain_hour(data, settings, factor, h) for h in starts]
+    basis = data.bases.get(factor, "standard_dry")
+    if data.device.kind == "gas" and basis != "standard_dry" and factor not in _FLUE_PARAMETERS:
+        needed = (MOISTURE,) if basis == "standard_wet" else (TEMPERATURE, PRESSURE, MOISTURE)
+        flue = {
+            code: {v.start: v for v in (_plain_hour(data, settings, code, h) for h in starts)}
+            for code in needed
+        }
+        views = [
+            _with_standard_dry(v, {c: flue[c][v.start] for c in needed}, basis, data.pressure_unit)
+            for v in views
+        ]
     if data.device.kind != "gas" or factor == O2 or not any(factor in r for r in data.reference_o2.values()):
         return views
     o2_views = {v.start: v for v in (_plain_hour(data, settings, O2, h) for h in starts)}

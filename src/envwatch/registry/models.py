@@ -242,6 +242,9 @@ class DeviceFactorIn(_Row):
     range_high: OptDecimal = None
     detection_limit: OptDecimal = None
     rated: bool = True  # counted in the effective transmission rate (有效传输率); False for O2, flow, T …
+    # how a gas concentration is reported: most CEMS send standard-state dry values (标干) already; the
+    # others are converted with the same hour's temperature, pressure and moisture (CONV-01)
+    basis: Literal["standard_dry", "standard_wet", "actual_wet"] = "standard_dry"
 
     @model_validator(mode="after")
     def _range(self) -> DeviceFactorIn:

@@ -129,6 +129,14 @@ device_factors = Table(
     ),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column(
+        "basis",
+        String(16),
+        nullable=False,
+        server_default="standard_dry",
+        comment="how the device reports gas concentrations: standard_dry 标态干基 (CEMS practice) | "
+        "standard_wet 标态湿基 | actual_wet 工况湿基; the platform converts the other two to standard dry",
+    ),
     UniqueConstraint("device_id", "factor", name="uq_device_factors_device_factor"),
 )
 

@@ -102,6 +102,7 @@ SHEETS: dict[str, tuple[Col, ...]] = {
         _c("range_high", "量程上限", "decimal"),
         _c("detection_limit", "检出限", "decimal"),
         _c("rated", "计入有效传输率", "flag"),
+        _c("basis", "报送基准(standard_dry/standard_wet/actual_wet)"),
     ),
     "emission_limits": (
         _c("enterprise_credit_code", "排污单位统一社会信用代码", "code", True),
