@@ -287,7 +287,7 @@ def test_late_marks_change_rates_only_when_allowed(
     mark(engine, device, "maintenance", hour_at(DAY, 1), hour_at(DAY, 3), now=late_now)
     [row] = rates(engine, settings, DAY, DAY, mns=[GAS_MN])
     assert row["valid"] == 72
-    allowed = settings.model_copy(update={"rates_count_late_marks": True})
+    allowed = settings.model_copy(update={"late_marks_decide": True})
     [row] = rates(engine, allowed, DAY, DAY, mns=[GAS_MN])
     assert (row["valid"], row["marked_invalid_hours"]) == (66, 6)
 
@@ -418,3 +418,44 @@ def test_an_hour_built_from_minutes_becomes_valid_as_its_minutes_arrive(
         c = factor_day_hours.c
         received, valid = conn.execute(select(c.received, c.valid).where(c.factor == "a21026")).one()
     assert (received, valid) == (1 << 9, 1 << 9)  # 48 valid minutes by now: the hour is valid
+
+
+def test_rates_and_the_explanation_agree_on_hours_marks_touch_without_deciding(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    """Two cases where no mark decides an hour alone: the rate follows the hourly explanation."""
+    from envwatch.monitoring.hourly_view import device_hours
+
+    device = ids[GAS_MN]
+    # hour 8, from minutes: 50 valid minutes, a 10-minute maintenance mark over valid ones leaves 40 < 45
+    for minute in range(60):
+        t = hour_at(DAY, 8) + timedelta(minutes=minute)
+        put(engine, device, "minute", t, {"a21026": {"Avg": "1", "Flag": "N" if minute < 50 else "C"}})
+    mark(engine, device, "maintenance", hour_at(DAY, 8), hour_at(DAY, 8) + timedelta(minutes=10))
+    # hour 9, a device hour: two 10-minute marks (one of the factor, one of the device) cover 20 minutes
+    put(engine, device, "hour", hour_at(DAY, 9), {"a21026": {"Avg": "1", "Flag": "N"}})
+    mark(
+        engine,
+        device,
+        "calibration",
+        hour_at(DAY, 9),
+        hour_at(DAY, 9) + timedelta(minutes=10),
+        factor="a21026",
+    )
+    mark(
+        engine,
+        device,
+        "maintenance",
+        hour_at(DAY, 9) + timedelta(minutes=30),
+        hour_at(DAY, 9) + timedelta(minutes=40),
+    )
+    # hour 10, a device hour with one 10-minute mark: valid in both
+    put(engine, device, "hour", hour_at(DAY, 10), {"a21026": {"Avg": "1", "Flag": "N"}})
+    mark(engine, device, "maintenance", hour_at(DAY, 10), hour_at(DAY, 10) + timedelta(minutes=10))
+    with engine.connect() as conn:
+        views = device_hours(conn, settings, device, "a21026", hour_at(DAY, 8), hour_at(DAY, 11), NOW)
+    assert [v["outcome"] for v in views] == ["invalid", "invalid", "valid"]
+    [row] = [
+        r for r in rates(engine, settings, DAY, DAY, mns=[GAS_MN], group="factor") if r["factor"] == "a21026"
+    ]
+    assert (row["received"], row["valid"], row["marked_invalid_hours"]) == (3, 1, 2)

@@ -187,10 +187,10 @@ class Settings(BaseSettings):
         default=True,
         description="a shutdown (停运) mark exempts hours from the expected count only once approved",
     )
-    rates_count_late_marks: bool = Field(
+    late_marks_decide: bool = Field(
         default=False,
-        description="whether marks entered after the marking deadline change rates (legacy national rule: no, "
-        "the automatic flags stand)",
+        description="whether marks entered after the marking deadline change validity and rates (legacy "
+        "national rule: no, the automatic flags stand; late marks are still recorded and shown)",
     )
     rates_quarter_min_pct: Decimal = Field(
         default=Decimal(90),

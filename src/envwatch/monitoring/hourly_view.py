@@ -49,7 +49,7 @@ from envwatch.monitoring.explain import (
     explain_reasons,
 )
 from envwatch.monitoring.marking import MarkSpan
-from envwatch.monitoring.marks_store import effective_marks
+from envwatch.monitoring.marks_store import deciding_marks
 from envwatch.monitoring.validity import (
     SRC_GAS_INVALID,
     SRC_WATER_INVALID,
@@ -225,10 +225,8 @@ class _Data:
 def _marks(
     conn: Connection, settings: Settings, device_id: int, start: datetime, end: datetime
 ) -> list[MarkSpan]:
-    # a 停运 mark exempts only once approved, as for the rates: one effective view everywhere
-    return effective_marks(
-        conn, [device_id], start, end, require_approval=settings.rates_shutdown_needs_approval
-    )
+    # the same marks as the rates: approval and late rules in one place (marks_store.deciding_marks)
+    return deciding_marks(conn, settings, [device_id], start, end)
 
 
 def _read(

@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import InvalidInput, NotFound
-from envwatch.monitoring.marking import MarkSpan
+from envwatch.core.settings import Settings
+from envwatch.monitoring.marking import MarkEffect, MarkSpan
 from envwatch.monitoring.marks import (
     DECISIONS,
     MarkDraft,
@@ -346,3 +347,26 @@ def add_mark_attachment(
 
 def mark_attachments(conn: Connection, mark_id: int) -> list[dict[str, Any]]:
     return list_attachments(conn, "mark", mark_id)
+
+
+def deciding_marks(
+    conn: Connection,
+    settings: Settings,
+    device_ids: Collection[int] | None,
+    start: datetime,
+    end: datetime,
+    *,
+    as_of: datetime | None = None,
+) -> list[MarkSpan]:
+    """The marks as validity, the explanations and the rates use them — one view everywhere.
+
+    ``effective_marks`` with the approval rule of the settings (``rates_shutdown_needs_approval``), and
+    late marks (entered after the marking deadline) turned into information unless ``late_marks_decide``:
+    they are accepted and shown, but after the deadline the automatic flags stand (legacy national rule,
+    RENREN-ETR). Their code is kept, so a late 故障 mark still counts as a fault."""
+    spans = effective_marks(
+        conn, device_ids, start, end, as_of=as_of, require_approval=settings.rates_shutdown_needs_approval
+    )
+    if settings.late_marks_decide:
+        return spans
+    return [s._replace(effect=MarkEffect.INFO) if s.late else s for s in spans]

@@ -22,10 +22,11 @@ Thresholds flagged: SX-30.7 (quarter < 90 %), SX-30.6 (month < 90 % with ≥ 3 f
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, select, type_coerce
@@ -46,9 +47,10 @@ from envwatch.monitoring.day_counts import (
     refresh_day_counts,
 )
 from envwatch.monitoring.derived_schema import factor_day_hours
+from envwatch.monitoring.hourly_view import hour_views
 from envwatch.monitoring.marking import MarkEffect, MarkSpan
-from envwatch.monitoring.marks_store import effective_marks
-from envwatch.monitoring.validity import mark_decides
+from envwatch.monitoring.marks_store import deciding_marks
+from envwatch.monitoring.validity import Outcome, mark_decides
 from envwatch.registry.schema import device_factors, devices, enterprises, outlets
 
 GROUPS = ("factor", "device", "outlet", "enterprise", "region")
@@ -170,7 +172,15 @@ def compute_rates(
             faults = sum(1 for s in spans.get(device.id, ()) if s.code == FAULT_CODE)
             device_marked = marked.get(device.id, {})
             for factor in rated[device.id]:
-                counts = _factor_counts(device, factor, days, per_day, device_marked, settings)
+                counts = _factor_counts(
+                    device,
+                    factor,
+                    days,
+                    per_day,
+                    device_marked,
+                    settings,
+                    _rejudge(conn, settings, device, now),
+                )
                 _row_for(rows, query, device, factor).counts.add(counts)
             for row in _rows_of_device(rows, query, device):
                 row.faults += faults
@@ -255,17 +265,15 @@ def _marks(
     out: dict[int, list[MarkSpan]] = defaultdict(list)
     if start >= end:
         return out
-    for span in effective_marks(
-        conn, device_ids, start, end, require_approval=settings.rates_shutdown_needs_approval
-    ):
-        if span.late and not settings.rates_count_late_marks:
-            continue  # accepted and shown, but too late to change the rate (legacy national 10-day rule)
+    # the same marks as validity and the explanations: approval and late rules in one place
+    for span in deciding_marks(conn, settings, device_ids, start, end):
         out[span.device_id].append(span)
     return out
 
 
-# (factor or None for the whole device, day) → (exempt hour indexes, invalid hour indexes)
-MarkedHours = dict[tuple[str | None, date], tuple[set[int], set[int]]]
+# (factor or None for the whole device, day) → (exempt, invalid, touched) hour indexes: the hours the marks
+# decide either way, and the hours they touch without deciding alone (re-judged like the explanations)
+MarkedHours = dict[tuple[str | None, date], tuple[set[int], set[int], set[int]]]
 
 
 def _marked_hours(
@@ -281,11 +289,13 @@ def _marked_hours(
         marked: MarkedHours = {}
         for (factor, effect), intervals in by_target.items():
             for hour_start, covered in _coverage(intervals).items():
+                day = china_day(hour_start)
+                index = int((hour_start - day_start(day)) / HOUR)
+                exempt, invalid, touched = marked.setdefault((factor, day), (set(), set(), set()))
                 if mark_decides(covered, HOUR, min_valid[device_id]):
-                    day = china_day(hour_start)
-                    index = int((hour_start - day_start(day)) / HOUR)
-                    exempt, invalid = marked.setdefault((factor, day), (set(), set()))
                     (exempt if effect is MarkEffect.EXEMPT else invalid).add(index)
+                else:
+                    touched.add(index)
         out[device_id] = marked
     return out
 
@@ -307,15 +317,27 @@ def _coverage(intervals: Iterable[tuple[datetime, datetime]]) -> dict[datetime, 
     return covered
 
 
-def _merge(marked: MarkedHours, factor: str, day: date) -> tuple[set[int], set[int]]:
-    """Marks of the factor and of the whole device on ``day``; exempt wins over invalid."""
+def _merge(marked: MarkedHours, factor: str, day: date) -> tuple[set[int], set[int], set[int]]:
+    """Marks of the factor and of the whole device on ``day``: (exempt, invalid, touched) hours; exempt
+    wins over invalid, and a touched hour is one no mark decides alone."""
     exempt: set[int] = set()
     invalid: set[int] = set()
+    touched: set[int] = set()
     for key in ((factor, day), (None, day)):
         if key in marked:
             exempt |= marked[key][0]
             invalid |= marked[key][1]
-    return exempt, invalid - exempt
+            touched |= marked[key][2]
+    return exempt, invalid - exempt, touched - exempt - invalid
+
+
+def _rejudge(conn: Connection, settings: Settings, device: _Device, now: datetime) -> Rejudge:
+    def judge(factor: str, day: date, index: int) -> Outcome:
+        start = day_start(day) + index * HOUR
+        [view] = hour_views(conn, settings, device.id, factor, start, start + HOUR, now)
+        return view.outcome
+
+    return judge
 
 
 # --- one factor-day --------------------------------------------------------------------------------
@@ -326,6 +348,7 @@ def _factor_counts(
     per_day: dict[tuple[int, str, date], tuple[int, int, int, int]],
     marked: MarkedHours,
     settings: Settings,
+    rejudge: Rejudge,
 ) -> Counts:
     """One factor of one device over the period's days (hours that ended), from the stored hour masks.
     A quarter for 1,000 devices is ~550 k factor-days, so the unmarked path stays a few bit counts."""
@@ -340,9 +363,10 @@ def _factor_counts(
     for day, hours in days:
         stored = get((device.id, factor, day))
         if marked:
-            exempt, invalid = _merge(marked, factor, day)
-            if exempt or invalid:
-                c = _marked_day(bits_of(stored) if stored else [0] * 24, hours, exempt, invalid)
+            exempt, invalid, touched = _merge(marked, factor, day)
+            if exempt or invalid or touched:
+                bits = bits_of(stored) if stored else [0] * 24
+                c = _marked_day(bits, hours, exempt, invalid, touched, partial(rejudge, factor, day))
                 _qc_exemption(c, qc)
                 total.add(c)
                 continue
@@ -359,10 +383,29 @@ def _factor_counts(
     return total
 
 
-def _marked_day(bits: list[int], hours: int, exempt: set[int], invalid: set[int]) -> Counts:
+# re-judges one hour a mark touches without deciding it alone, as the explanations do (hourly_view)
+Rejudge = Callable[[str, date, int], Outcome]
+
+
+def _marked_day(
+    bits: list[int],
+    hours: int,
+    exempt: set[int],
+    invalid: set[int],
+    touched: set[int],
+    judge: Callable[[int], Outcome],
+) -> Counts:
     c = Counts()
     for index in range(hours):
         b = bits[index]
+        if index in touched and b & RECEIVED:
+            # several short marks together, or minutes under a mark, can still decide it: ask the same
+            # rules the explanation of this hour uses, so that the rate and the API never disagree
+            outcome = judge(index)
+            if outcome is Outcome.EXEMPT:
+                exempt = exempt | {index}
+            elif outcome is Outcome.INVALID and b & VALID:
+                invalid = invalid | {index}
         if index in exempt:
             c.exempt_hours += 1
             continue
