@@ -251,13 +251,39 @@ def day_hour_statuses(
     """Statuses of hours [first_hour, last_hour] of ``day`` for every factor with a record in them."""
     start = day_start(day) + first_hour * HOUR
     end = day_start(day) + (last_hour + 1) * HOUR
-    return hour_statuses(
-        read_device_records(conn, device_id, "hour", start, end),
-        read_device_records(conn, device_id, "minute", start, end),
-        start,
-        last_hour - first_hour + 1,
-        rules,
+    hours: list[_Record] = []
+    minutes: list[_Record] = []
+    for kind, record in _read_stats_records(conn, device_id, start, end):
+        (hours if kind == "hour" else minutes).append(record)
+    return hour_statuses(hours, minutes, start, last_hour - first_hour + 1, rules)
+
+
+def _read_stats_records(
+    conn: Connection, device_id: int, start: datetime, end: datetime
+) -> Iterator[tuple[str, _Record]]:
+    """Hour and minute records of one device in [start, end) in one query (kind, data_time, part order:
+    the primary key's, so no sort)."""
+    m = measurements.c
+    query = (
+        select(
+            m.kind,
+            type_coerce(m.data_time, String),
+            m.part,
+            type_coerce(m.factors, String),
+            m.backfill,
+            type_coerce(m.received_at, String),
+        )
+        .where(
+            m.device_id == device_id, m.kind.in_(("hour", "minute")), m.data_time >= start, m.data_time < end
+        )
+        .order_by(m.kind, m.data_time, m.part)
     )
+    for kind, data_time, part, factors, backfill, received_at in conn.execute(query):
+        yield kind, _Record(_utc(data_time), part, _loads(factors), bool(backfill), _utc(received_at))
+
+
+def _loads(factors: Any) -> Any:
+    return orjson.loads(factors) if isinstance(factors, str | bytes) else factors
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,47 +318,65 @@ def refresh_day_counts(
         touched = _touched_hours(conn, since)
         kinds = dict(conn.execute(select(devices.c.id, devices.c.kind)).all())
     rules = {kind: CountRules.from_settings(settings, kind) for kind in ("gas", "water")}
-    total_rows = total_hours = 0
-    for done, (device_id, days) in enumerate(sorted(touched.items()), start=1):
-        rule = rules[kinds.get(device_id, "gas")]
-        with engine.begin() as conn:
-            rows: list[dict[str, Any]] = []
-            if rebuild:  # whole days: one range read per device
-                first_day, last_day = min(days), max(days)
-                for day, per_factor in device_day_statuses(
-                    conn, device_id, first_day, last_day, rule
-                ).items():
-                    rows.extend(
-                        _mask_row(device_id, code, day, masks_of(bits), now)
-                        for code, bits in per_factor.items()
-                    )
-                total_hours += ((last_day - first_day).days + 1) * 24
-                days = {}
-            for day, hours in sorted(days.items()):
-                first, last = min(hours), max(hours)
-                fresh = day_hour_statuses(conn, device_id, day, first, last, rule)
-                span = ((1 << (last - first + 1)) - 1) << first  # the hours recomputed
-                stored = _stored_masks(conn, device_id, day)
-                for code in fresh.keys() | stored.keys():
-                    new = masks_of([0] * first + fresh[code]) if code in fresh else (0, 0, 0, 0)
-                    old = stored.get(code, (0, 0, 0, 0))
-                    rows.append(
-                        _mask_row(
-                            device_id,
-                            code,
-                            day,
-                            tuple((o & ~span) | n for o, n in zip(old, new, strict=True)),
-                            now,
-                        )
-                    )
-                total_hours += last - first + 1
-            _upsert(conn, rows)
-            total_rows += len(rows)
-        if progress is not None:
-            progress(done, len(touched))
+    rule_of = {device_id: rules[kinds.get(device_id, "gas")] for device_id in touched}
+    if rebuild:
+        total_hours, total_rows = _rebuild(engine, touched, rule_of, now, progress)
+    else:
+        total_hours, total_rows = _catch_up(engine, touched, rule_of, now)
     with engine.begin() as conn:
         _set_watermark(conn, newest, now)
     return RefreshStats(total_hours, total_rows, newest)
+
+
+def _rebuild(
+    engine: Engine,
+    touched: dict[int, dict[date, set[int]]],
+    rule_of: dict[int, CountRules],
+    now: datetime,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, int]:
+    """Whole days, one range read and one transaction per device (a rebuild reads every record)."""
+    total_rows = total_hours = 0
+    for done, (device_id, days) in enumerate(sorted(touched.items()), start=1):
+        first_day, last_day = min(days), max(days)
+        with engine.begin() as conn:
+            statuses = device_day_statuses(conn, device_id, first_day, last_day, rule_of[device_id])
+            rows = [
+                _mask_row(device_id, code, day, masks_of(bits), now)
+                for day, per_factor in statuses.items()
+                for code, bits in per_factor.items()
+            ]
+            _upsert(conn, rows)
+        total_rows += len(rows)
+        total_hours += ((last_day - first_day).days + 1) * 24
+        if progress is not None:
+            progress(done, len(touched))
+    return total_hours, total_rows
+
+
+def _catch_up(
+    engine: Engine, touched: dict[int, dict[date, set[int]]], rule_of: dict[int, CountRules], now: datetime
+) -> tuple[int, int]:
+    """Only the touched hours, in one transaction: their bits are rewritten, the day's other bits kept.
+    Few round trips per device-day (one read of its records), since a refresh runs every minute."""
+    total_hours = 0
+    rows: list[dict[str, Any]] = []
+    with engine.begin() as conn:
+        stored = _stored_masks(conn, touched)
+        for device_id, days in sorted(touched.items()):
+            for day, hours in sorted(days.items()):
+                first, last = min(hours), max(hours)
+                fresh = day_hour_statuses(conn, device_id, day, first, last, rule_of[device_id])
+                span = ((1 << (last - first + 1)) - 1) << first  # the hours recomputed
+                before = stored.get((device_id, day), {})
+                for code in fresh.keys() | before.keys():
+                    new = masks_of([0] * first + fresh[code]) if code in fresh else (0, 0, 0, 0)
+                    old = before.get(code, (0, 0, 0, 0))
+                    masks = tuple((o & ~span) | n for o, n in zip(old, new, strict=True))
+                    rows.append(_mask_row(device_id, code, day, masks, now))
+                total_hours += last - first + 1
+        _upsert(conn, rows)
+    return total_hours, len(rows)
 
 
 def _touched_hours(conn: Connection, since: datetime | None) -> dict[int, dict[date, set[int]]]:
@@ -357,12 +401,29 @@ def _touched_hours(conn: Connection, since: datetime | None) -> dict[int, dict[d
     return touched
 
 
-def _stored_masks(conn: Connection, device_id: int, day: date) -> dict[str, tuple[int, int, int, int]]:
+def _stored_masks(
+    conn: Connection, touched: dict[int, dict[date, set[int]]]
+) -> dict[tuple[int, date], dict[str, tuple[int, int, int, int]]]:
+    """The stored masks of every touched device-day, read at once."""
+    wanted = {(device_id, day) for device_id, days in touched.items() for day in days}
+    if not wanted:
+        return {}
     c = factor_day_hours.c
-    query = select(c.factor, c.received, c.valid, c.received_on_time, c.valid_on_time).where(
-        c.device_id == device_id, c.day == day
-    )
-    return {r[0]: (r[1], r[2], r[3], r[4]) for r in conn.execute(query)}
+    query = select(
+        c.device_id,
+        type_coerce(c.day, String),
+        c.factor,
+        c.received,
+        c.valid,
+        c.received_on_time,
+        c.valid_on_time,
+    ).where(c.device_id.in_(list(touched)), c.day.in_(sorted({day for _, day in wanted})))
+    out: dict[tuple[int, date], dict[str, tuple[int, int, int, int]]] = {}
+    for device_id, day, factor, *masks in conn.execute(query):
+        key = (device_id, date.fromisoformat(day) if isinstance(day, str) else day)
+        if key in wanted:
+            out.setdefault(key, {})[factor] = (masks[0], masks[1], masks[2], masks[3])
+    return out
 
 
 def _mask_row(device_id: int, code: str, day: date, masks: tuple[int, ...], now: datetime) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +19,24 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from envwatch.core.settings import Settings
 
+ROLES = ("admin", "regulator", "enterprise", "operator", "field_staff", "agency", "auditor")
+
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is asking, and what they may see (the scope is enforced in ``web.scope``, one place for the API
+    and the pages alike). Roles (REQUIREMENTS, top): admin; regulator of a region (行政区划: province 2
+    digits ⊃ city 4 ⊃ county 6); enterprise (its own outlets); operator and its field staff (contracted
+    outlets); testing agency; auditor (read-only, one operator, one period)."""
+
     name: str
     role: str
+    user_id: int | None = None
+    region_code: str | None = None  # regulator
+    enterprise_id: int | None = None  # enterprise
+    operator_id: int | None = None  # operator, field_staff, auditor
+    agency_id: int | None = None  # agency
+    period: tuple[date, date] | None = None  # auditor: the period they may read
 
 
 def admin_token(settings: Settings) -> str:
