@@ -37,3 +37,9 @@ class Unavailable(EnvwatchError):
 
     http_status = 503
     retryable = True
+
+
+class Forbidden(EnvwatchError):
+    """The caller is known but may not do this (role or scope)."""
+
+    http_status = 403

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import string
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -38,6 +36,7 @@ from envwatch.hj212 import (
 )
 from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData
 from envwatch.monitoring.records import measurement_kind
+from envwatch.registry.device_keys import new_key as random_key
 from envwatch.registry.store import DeviceRecord
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ _ACKABLE = frozenset({"ok", "duplicate", "conflict", "bad_data"})
 # device → host notifications answered with 9013: 9015 heartbeat (2025), 1013 time-calibration request
 _NOTIFY_CNS = frozenset({"9015", "1013"})
 # NewSK is 16 printable ASCII characters without ; , = & (the data-segment delimiters)
-_KEY_ALPHABET = string.ascii_letters + string.digits + "!#$%()*+-./:<>?@[]^_{|}~"
 
 
 class DeviceSession(asyncio.Protocol):
@@ -213,7 +211,7 @@ class DeviceSession(asyncio.Protocol):
         expects the new key. A logger that misses the reply keeps the old key, fails to decrypt, and asks
         again: its packets stay in the raw log meanwhile and are not acknowledged, so it sends them again.
         """
-        new_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)).encode()
+        new_key = random_key()
         now = utcnow()
         d = self.gw.sql
         p = d.param

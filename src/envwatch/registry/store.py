@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -243,3 +244,28 @@ def load_devices(engine: Engine) -> dict[str, DeviceRecord]:
             )
             for r in conn.execute(select(devices))
         }
+
+
+def put_device(conn: Connection, mn: str, fields: Mapping[str, str], now: datetime) -> dict[str, Any]:
+    """Create or update one device by MN (the API's ``PUT``), with the same checks as the device file.
+
+    ``fields``: pw, name, kind, protocol, and optionally enterprise/outlet names (shown until the device sits
+    on an outlet), crc_variants, sm4_key (added to the key history), model, serial."""
+    rec = {k: str(v).strip() for k, v in fields.items() if v is not None}
+    rec["mn"] = mn
+    existing = conn.execute(select(devices).where(devices.c.mn == mn)).mappings().first()
+    # a device on an outlet shows that outlet's names; a new one needs names until it is placed
+    rec.setdefault("enterprise", existing["enterprise"] if existing else "")
+    rec.setdefault("outlet", existing["outlet"] if existing else "")
+    unknown = set(rec) - {*CSV_COLUMNS, *OPTIONAL_COLUMNS, "model", "serial"}
+    if unknown:
+        raise InvalidInput(f"unknown device field(s) {', '.join(sorted(unknown))}")
+    problems = device_row_problems(rec)
+    if problems:
+        raise InvalidInput(f"device {mn}: " + "; ".join(problems))
+    upsert_device_rows(conn, [device_row_from(rec)], now)
+    extra = {k: rec[k] for k in ("model", "serial") if k in rec}
+    if extra:
+        conn.execute(update(devices).where(devices.c.mn == mn).values(**extra, updated_at=now))
+    row = conn.execute(select(devices).where(devices.c.mn == mn)).mappings().one()
+    return {k: v for k, v in row.items() if k != "pw"}
