@@ -27,6 +27,10 @@ registry_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(registry_app, name="registry")
+users_app = typer.Typer(
+    help="user accounts (roles and scopes); the admin token needs none", no_args_is_help=True
+)
+app.add_typer(users_app, name="users")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
 
@@ -116,6 +120,87 @@ def devices_list(data_dir: DataDir = None) -> None:
         typer.echo(
             f"{row['mn']}\t{row['kind']}\t{row['protocol']}\t{state}\t{row['last_seen'] or '-'}\t{row['name']}"
         )
+
+
+# --- users ---------------------------------------------------------------------------------------
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="login name (stored in lower case)")],
+    role: Annotated[
+        str,
+        typer.Option("--role", help="admin, regulator, enterprise, operator, field_staff, agency, auditor"),
+    ],
+    display_name: Annotated[str, typer.Option("--display-name")] = "",
+    region_code: Annotated[str | None, typer.Option("--region-code", help="regulator: 2/4/6 digits")] = None,
+    enterprise_id: Annotated[int | None, typer.Option("--enterprise-id", help="enterprise")] = None,
+    operator_id: Annotated[
+        int | None, typer.Option("--operator-id", help="operator, field_staff, auditor")
+    ] = None,
+    agency_id: Annotated[int | None, typer.Option("--agency-id", help="agency")] = None,
+    period_from: Annotated[str | None, typer.Option("--period-from", help="auditor: YYYY-MM-DD")] = None,
+    period_to: Annotated[
+        str | None, typer.Option("--period-to", help="auditor: YYYY-MM-DD, inclusive")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from the first line of stdin")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user with a role and its scope (the password is never an argument: it would sit in the
+    shell history and the process list)."""
+    from datetime import date
+
+    from envwatch.core.clock import utcnow
+    from envwatch.core.errors import EnvwatchError
+    from envwatch.web.accounts.store import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        dates = {
+            k: date.fromisoformat(v) if v else None
+            for k, v in (("period_from", period_from), ("period_to", period_to))
+        }
+    except ValueError as exc:
+        _fail(f"period: {exc} (use YYYY-MM-DD)")
+        return
+    settings = _settings(data_dir)
+    engine = _prepare(settings)
+    fields = {
+        "role": role,
+        "display_name": display_name,
+        "region_code": region_code,
+        "enterprise_id": enterprise_id,
+        "operator_id": operator_id,
+        "agency_id": agency_id,
+        **dates,
+    }
+    try:
+        with engine.begin() as conn:
+            user = create_user(
+                conn, username, password, fields, utcnow(), min_password_length=settings.password_min_length
+            )
+    except EnvwatchError as exc:
+        _fail(exc.message)
+        return
+    typer.echo(f"user {user['username']} created (id {user['id']}, role {user['role']})")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None) -> None:
+    """Users with role, scope and whether they are active."""
+    from envwatch.web.accounts.store import SCOPE_FIELDS, list_users
+
+    engine = _prepare(_settings(data_dir))
+    with engine.connect() as conn:
+        for user in list_users(conn):
+            scope = " ".join(f"{k}={user[k]}" for k in SCOPE_FIELDS if user[k] is not None) or "-"
+            state = "active" if user["active"] else "inactive"
+            typer.echo(
+                f"{user['id']}\t{user['username']}\t{user['role']}\t{scope}\t{state}\t{user['display_name']}"
+            )
 
 
 # --- registry ------------------------------------------------------------------------------------

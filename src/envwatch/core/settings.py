@@ -207,6 +207,30 @@ class Settings(BaseSettings):
         description="CS-4.3.2.1: a certified operator keeps the effective rate at least this",
     )
 
+    # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
+    session_cookie_name: str = Field(
+        default="envwatch_session", pattern="^[A-Za-z0-9_-]+$", description="name of the session cookie"
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="send the session cookie over HTTPS only; set false only behind plain HTTP on a trusted "
+        "network (browsers treat http://localhost as secure, so local use works either way)",
+    )
+    session_idle_timeout_s: float = Field(
+        default=1800.0, gt=0, description="a session unused this long ends (checked to within a minute)"
+    )
+    session_absolute_timeout_s: float = Field(
+        default=12 * 3600.0, gt=0, description="a session ends this long after login whatever its use"
+    )
+    failures_before_lockout: int = Field(
+        default=5, ge=1, description="failed logins for one username within lockout_window_s that lock it"
+    )
+    lockout_window_s: float = Field(default=900.0, gt=0, description="window counting failed logins")
+    lockout_s: float = Field(
+        default=900.0, gt=0, description="how long a locked username is refused, from its last failure"
+    )
+    password_min_length: int = Field(default=10, ge=8, description="shortest password accepted")
+
     # --- HTTP ------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
     http_port: int = 8000

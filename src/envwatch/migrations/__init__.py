@@ -23,6 +23,7 @@ def target_metadata() -> MetaData:
     from envwatch.monitoring import marks_schema as _marks  # noqa: F401
     from envwatch.monitoring import schema as _monitoring  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
+    from envwatch.web.accounts import schema as _accounts  # noqa: F401
 
     return metadata
 

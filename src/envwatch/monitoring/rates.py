@@ -22,7 +22,7 @@ Thresholds flagged: SX-30.7 (quarter < 90 %), SX-30.6 (month < 90 % with ≥ 3 f
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -124,6 +124,9 @@ class RateQuery:
     group: str = "device"
     mns: Sequence[str] | None = None
     region_level: int = 6  # digits of the region code to group by: 2 province, 4 city, 6 county
+    # the fleet a caller may see (web.scope); None = every device. Applied after ``mns`` is checked, so an
+    # MN outside it is simply absent: callers that must refuse one (404) check it before asking.
+    device_ids: Collection[int] | None = None
 
     def check(self) -> None:
         if self.last < self.first:
@@ -157,7 +160,7 @@ def compute_rates(
     refresh_day_counts(engine, settings, now)
     start, end = day_start(query.first), min(day_start(query.last + DAY), _hour_floor(now))
     with engine.connect() as conn:
-        fleet = _devices(conn, query.mns)
+        fleet = _devices(conn, query.mns, query.device_ids)
         rated = _rated_factors(conn, settings, fleet)
         spans = _marks(conn, settings, [d.id for d in fleet], start, end)
         per_day = _day_counts(conn, [d.id for d in fleet], query.first, query.last)
@@ -191,7 +194,9 @@ def compute_rates(
 
 
 # --- the fleet and its factors ---------------------------------------------------------------------
-def _devices(conn: Connection, mns: Sequence[str] | None) -> list[_Device]:
+def _devices(
+    conn: Connection, mns: Sequence[str] | None, device_ids: Collection[int] | None = None
+) -> list[_Device]:
     d, o, e = devices.c, outlets.c, enterprises.c
     stmt = (
         select(d.id, d.mn, d.name, d.kind, d.outlet_id, d.outlet, d.enterprise, o.code, e.id.label("eid"))
@@ -221,6 +226,8 @@ def _devices(conn: Connection, mns: Sequence[str] | None) -> list[_Device]:
         missing = set(mns) - {dev.mn for dev in fleet}
         if missing:
             raise InvalidInput(f"no device with MN {', '.join(sorted(missing))}")
+    if device_ids is not None:
+        fleet = [dev for dev in fleet if dev.id in device_ids]
     return fleet
 
 

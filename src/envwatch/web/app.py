@@ -11,7 +11,19 @@ from sqlalchemy import Engine
 import envwatch
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
-from envwatch.web.api import commands, devices, filings, hours, marks, packets, rates, registry
+from envwatch.web.accounts.api import auth_router, users_router
+from envwatch.web.accounts.audit import AuditMiddleware
+from envwatch.web.api import (
+    commands,
+    devices,
+    filings,
+    hours,
+    marks,
+    packets,
+    rates,
+    registry,
+    registry_devices,
+)
 from envwatch.web.auth import CurrentPrincipal, admin_token
 
 
@@ -25,6 +37,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.state.engine = engine
     app.state.gateway = gateway
     app.state.admin_token = admin_token(settings)
+    # every write under /api/ that reached authentication gets an audit_log row (issue 4)
+    app.add_middleware(AuditMiddleware)
 
     @app.exception_handler(EnvwatchError)
     async def _envwatch_error(_request: Request, exc: EnvwatchError) -> JSONResponse:
@@ -45,9 +59,12 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         packets.router,
         commands.router,
         registry.router,
+        registry_devices.router,
         filings.router,
         marks.router,
         rates.router,
+        auth_router,
+        users_router,
     ):
         app.include_router(router)
     return app

@@ -1,8 +1,17 @@
 """Authentication: one dependency every API endpoint goes through.
 
-For now there is one principal, the admin, identified by a token from settings or generated once into
-``<data_dir>/admin_token``. Accounts, roles and scopes (issue: web application) replace ``authenticate``
-without touching the routers: they already depend on ``Principal``.
+``authenticate`` finds who is asking, in this order:
+
+1. a token in ``Authorization: Bearer <token>`` or ``X-API-Token``: the admin token (from settings or
+   generated once into ``<data_dir>/admin_token``) is the built-in admin; any other token must be a live
+   per-user API token (``web.accounts.tokens``) of an active user;
+2. else the session cookie of a browser login (``web.accounts.sessions``); writes (POST, PUT, PATCH,
+   DELETE) must then carry the session's CSRF token in ``X-CSRF-Token``. Token requests need none: a
+   browser never adds such headers on its own, so a forged cross-site request cannot carry them;
+3. else 401.
+
+The ``Principal`` is built from the user row on every request, so a changed role, scope or deactivation
+applies at once. It is also put on ``request.state.principal`` for the audit trail.
 """
 
 from __future__ import annotations
@@ -12,14 +21,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 
+from envwatch.core import clock
 from envwatch.core.settings import Settings
+from envwatch.web.accounts.sessions import SessionPolicy, session_user
+from envwatch.web.accounts.tokens import user_of_api_token
 
 ROLES = ("admin", "regulator", "enterprise", "operator", "field_staff", "agency", "auditor")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+CSRF_HEADER = "X-CSRF-Token"
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,26 @@ class Principal:
     operator_id: int | None = None  # operator, field_staff, auditor
     agency_id: int | None = None  # agency
     period: tuple[date, date] | None = None  # auditor: the period they may read
+
+
+ADMIN = Principal(name="admin", role="admin")
+
+
+def principal_of(user: dict[str, Any]) -> Principal:
+    """The principal a ``users`` row stands for."""
+    period = None
+    if user["period_from"] is not None and user["period_to"] is not None:
+        period = (user["period_from"], user["period_to"])
+    return Principal(
+        name=user["username"],
+        role=user["role"],
+        user_id=user["id"],
+        region_code=user["region_code"],
+        enterprise_id=user["enterprise_id"],
+        operator_id=user["operator_id"],
+        agency_id=user["agency_id"],
+        period=period,
+    )
 
 
 def admin_token(settings: Settings) -> str:
@@ -57,24 +92,61 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token
 _header = APIKeyHeader(name="X-API-Token", auto_error=False, description="or X-API-Token: <token>")
 
 
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def session_token(request: Request) -> str | None:
+    """The session cookie of the request, if any."""
+    settings: Settings = request.app.state.settings
+    return request.cookies.get(settings.session_cookie_name)
+
+
 def authenticate(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
+    request.state.audit = True  # the audit middleware records writes that reached authentication
+    settings: Settings = request.app.state.settings
+    engine: Engine = request.app.state.engine
     offered = bearer.credentials if bearer is not None else header
-    expected: str = request.app.state.admin_token
-    if offered is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API token: send 'Authorization: Bearer <token>' (make demo prints the token)",
-            headers={"WWW-Authenticate": "Bearer"},
+    if offered is not None:
+        expected: str = request.app.state.admin_token
+        if hmac.compare_digest(offered.encode(), expected.encode()):
+            return _found(request, ADMIN, "admin_token")
+        with engine.begin() as conn:
+            user = user_of_api_token(conn, offered, clock.utcnow())
+        if user is None:
+            raise _unauthorized("invalid API token (unknown, revoked, or its user is deactivated)")
+        return _found(request, principal_of(user), "api_token")
+
+    cookie = session_token(request)
+    if cookie is None:
+        raise _unauthorized(
+            "missing API token: send 'Authorization: Bearer <token>' (make demo prints the token), "
+            "or log in with POST /api/v1/auth/login"
         )
-    if not hmac.compare_digest(offered.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid API token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return Principal(name="admin", role="admin")
+    with engine.begin() as conn:
+        found = session_user(conn, cookie, clock.utcnow(), SessionPolicy.from_settings(settings))
+    if found is None:
+        raise _unauthorized("session expired or ended: log in again (POST /api/v1/auth/login)")
+    user, csrf = found
+    principal = _found(request, principal_of(user), "session")
+    if request.method not in SAFE_METHODS:
+        offered_csrf = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(offered_csrf.encode(), csrf.encode()):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"CSRF token missing or wrong: send the csrf_token from the login answer in {CSRF_HEADER}",
+            )
+    return principal
+
+
+def _found(request: Request, principal: Principal, via: str) -> Principal:
+    request.state.principal = principal
+    request.state.auth_via = via
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

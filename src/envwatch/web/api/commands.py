@@ -6,11 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from envwatch.core.clock import utcnow
+from envwatch.core.errors import NotFound
 from envwatch.ingest.commands import SPECS, CommandView, create_command, get_command
+from envwatch.ingest.schema import commands
 from envwatch.web.api.common import engine_of, time_out
-from envwatch.web.auth import CurrentPrincipal
+from envwatch.web.scope import CurrentScope
 
 router = APIRouter(prefix="/api/v1", tags=["commands"])
 
@@ -42,13 +45,28 @@ def _out(view: CommandView) -> dict[str, Any]:
 
 
 @router.post("/devices/{mn}/commands", status_code=202, summary="Queue a command for a device")
-def post_command(request: Request, mn: str, body: CommandRequest, who: CurrentPrincipal) -> dict[str, Any]:
+def post_command(request: Request, mn: str, body: CommandRequest, scope: CurrentScope) -> dict[str, Any]:
+    with engine_of(request).connect() as conn:
+        scope.device_id(conn, mn)  # 404 first: a refusal must not reveal that the device exists
+    scope.require_write("command")
     view = create_command(
-        engine_of(request), mn=mn, cn=body.cn, params=body.params, requested_by=who.name, now=utcnow()
+        engine_of(request),
+        mn=mn,
+        cn=body.cn,
+        params=body.params,
+        requested_by=scope.principal.name,
+        now=utcnow(),
     )
     return _out(view)
 
 
 @router.get("/commands/{command_id}", summary="A command and everything that happened to it")
-def read_command(request: Request, command_id: int, _who: CurrentPrincipal) -> dict[str, Any]:
+def read_command(request: Request, command_id: int, scope: CurrentScope) -> dict[str, Any]:
+    if not scope.everything:
+        with engine_of(request).connect() as conn:
+            row = conn.execute(
+                select(commands.c.device_id, commands.c.created_at).where(commands.c.id == command_id)
+            ).first()
+        if row is None or not scope.sees_device(row.device_id) or not scope.in_period(row.created_at):
+            raise NotFound(f"no command {command_id}")
     return _out(get_command(engine_of(request), command_id))

@@ -2,6 +2,10 @@
 
 Deadline status (SX-14, SX-15) is computed at the time of the request (``envwatch.core.clock.utcnow``).
 
+Scopes (``web.scope``): a filing is seen by whoever sees its outlet or device (an enterprise-wide one by
+whoever sees the whole enterprise); recording filings, steps and attachments is the enterprise's (and
+admin's). A filing outside the scope is 404 exactly as a missing one.
+
 Uploading an attachment (附件) takes either a ``multipart/form-data`` form with one ``file`` field (needs
 the ``python-multipart`` package, which Starlette uses for forms) or the raw file as the request body,
 its name in ``?filename=`` and its type in ``Content-Type``. The raw form needs no extra package and
@@ -27,7 +31,7 @@ from envwatch.core.settings import Settings
 from envwatch.core.workdays import WorkdayCalendar
 from envwatch.registry import filings as service
 from envwatch.web.api.common import engine_of, jsonable, parse_time
-from envwatch.web.auth import CurrentPrincipal
+from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/filings", tags=["filings"])
 
@@ -38,6 +42,13 @@ Status = Literal["none", "due", "met", "overdue", "withdrawn", "unknown"]
 # A multipart body carries boundaries and part headers around the file; this much slack on top of the
 # file limit keeps a file just under the limit from being refused for its envelope.
 _MULTIPART_SLACK = 16 * 1024
+_MAX_LIST = 10000
+
+
+def _visible(request: Request, scope: Scope, filing_id: int) -> None:
+    """404 for a filing outside the scope, exactly as for a missing one."""
+    with engine_of(request).connect() as conn:
+        scope.require_filing(conn, filing_id)
 
 
 class FilingIn(BaseModel):
@@ -89,7 +100,14 @@ def _filing_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Record a filing (备案记录); event_at may lie ahead")
-def create_filing(request: Request, body: FilingIn, who: CurrentPrincipal) -> dict[str, Any]:
+def create_filing(request: Request, body: FilingIn, scope: CurrentScope) -> dict[str, Any]:
+    # what the body names must be visible (404 as for a missing one), then the right to file (403)
+    scope.require_enterprise(body.enterprise_id)
+    if body.outlet_id is not None:
+        scope.require_outlet(body.outlet_id)
+    if body.device_id is not None:
+        scope.require_device_id(body.device_id)
+    scope.require_write("filing")
     now = utcnow()
     row = service.create_filing(
         engine_of(request),
@@ -100,7 +118,7 @@ def create_filing(request: Request, body: FilingIn, who: CurrentPrincipal) -> di
         title=body.title,
         event_at=_time("event_at", body.event_at),
         notes=body.notes,
-        created_by=who.name,
+        created_by=scope.principal.name,
         now=now,
     )
     return _filing_out(service.get_filing(engine_of(request), row["id"], now, _calendar(request)))
@@ -109,28 +127,51 @@ def create_filing(request: Request, body: FilingIn, who: CurrentPrincipal) -> di
 @router.get("", summary="Filings with their deadline status now (SX-14, SX-15)")
 def list_filings(
     request: Request,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     enterprise_id: int | None = None,
     outlet_id: int | None = None,
     kind: Kind | None = None,
     status: Status | None = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=_MAX_LIST)] = 1000,
 ) -> list[dict[str, Any]]:
-    rows = service.list_filings(
-        engine_of(request),
-        utcnow(),
-        _calendar(request),
-        enterprise_id=enterprise_id,
-        outlet_id=outlet_id,
-        kind=kind,
-        status=status,
-        limit=limit,
-    )
-    return [_filing_out(r) for r in rows]
+    now, calendar = utcnow(), _calendar(request)
+    if scope.enterprise_ids is None:
+        rows = service.list_filings(
+            engine_of(request),
+            now,
+            calendar,
+            enterprise_id=enterprise_id,
+            outlet_id=outlet_id,
+            kind=kind,
+            status=status,
+            limit=limit,
+        )
+        return [_filing_out(r) for r in rows]
+    # One query per visible enterprise, merged newest event first (``list_filings`` takes one enterprise).
+    # Where only some outlets of an enterprise are seen, rows are filtered after the query, so that query
+    # reads up to the route's maximum instead of ``limit``.
+    wanted = scope.enterprise_ids if enterprise_id is None else scope.enterprise_ids & {enterprise_id}
+    merged: list[dict[str, Any]] = []
+    for one in sorted(wanted):
+        whole = scope.whole_enterprise_ids is not None and one in scope.whole_enterprise_ids
+        found = service.list_filings(
+            engine_of(request),
+            now,
+            calendar,
+            enterprise_id=one,
+            outlet_id=outlet_id,
+            kind=kind,
+            status=status,
+            limit=limit if whole and scope.period is None else _MAX_LIST,
+        )
+        merged.extend(r for r in found if scope.sees_filing(r))
+    merged.sort(key=lambda r: (r["event_at"], r["id"]), reverse=True)
+    return [_filing_out(r) for r in merged[:limit]]
 
 
 @router.get("/{filing_id}", summary="One filing with its steps, attachments and deadline status")
-def get_filing(request: Request, filing_id: int, _who: CurrentPrincipal) -> dict[str, Any]:
+def get_filing(request: Request, filing_id: int, scope: CurrentScope) -> dict[str, Any]:
+    _visible(request, scope, filing_id)
     return _filing_out(service.get_filing(engine_of(request), filing_id, utcnow(), _calendar(request)))
 
 
@@ -138,12 +179,15 @@ def get_filing(request: Request, filing_id: int, _who: CurrentPrincipal) -> dict
     "/{filing_id}/status",
     summary="Deadline status only; 422 when the working-day calendar does not cover the year",
 )
-def filing_status(request: Request, filing_id: int, _who: CurrentPrincipal) -> dict[str, Any]:
+def filing_status(request: Request, filing_id: int, scope: CurrentScope) -> dict[str, Any]:
+    _visible(request, scope, filing_id)
     return jsonable(service.filing_status(engine_of(request), filing_id, utcnow(), _calendar(request)))
 
 
 @router.post("/{filing_id}/steps", status_code=201, summary="Append a step (append-only; first one counts)")
-def add_step(request: Request, filing_id: int, body: StepIn, who: CurrentPrincipal) -> dict[str, Any]:
+def add_step(request: Request, filing_id: int, body: StepIn, scope: CurrentScope) -> dict[str, Any]:
+    _visible(request, scope, filing_id)
+    scope.require_write("filing")
     now = utcnow()
     service.add_step(
         engine_of(request),
@@ -151,7 +195,7 @@ def add_step(request: Request, filing_id: int, body: StepIn, who: CurrentPrincip
         step=body.step,
         done_at=_time("done_at", body.done_at),
         note=body.note,
-        recorded_by=who.name,
+        recorded_by=scope.principal.name,
         now=now,
     )
     return _filing_out(service.get_filing(engine_of(request), filing_id, now, _calendar(request)))
@@ -188,9 +232,12 @@ async def _read_capped(request: Request, cap: int, limit: int) -> bytes:
 async def upload_attachment(
     request: Request,
     filing_id: int,
-    who: CurrentPrincipal,
+    scope: CurrentScope,
     filename: Annotated[str | None, Query(description="file name when the body is the raw file")] = None,
 ) -> dict[str, Any]:
+    # checked before the body is read: nothing is stored, nor even received, for a refused upload
+    await run_in_threadpool(_visible, request, scope, filing_id)
+    scope.require_write("filing")
     limit = _settings(request).max_attachment_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -230,14 +277,15 @@ async def upload_attachment(
         filename=name,
         content=content,
         content_type=file_type,
-        added_by=who.name,
+        added_by=scope.principal.name,
         now=utcnow(),
     )
     return jsonable(row)
 
 
 @router.get("/{filing_id}/attachments", summary="Attachments of a filing")
-def list_attachments(request: Request, filing_id: int, _who: CurrentPrincipal) -> list[dict[str, Any]]:
+def list_attachments(request: Request, filing_id: int, scope: CurrentScope) -> list[dict[str, Any]]:
+    _visible(request, scope, filing_id)
     filing = service.get_filing(engine_of(request), filing_id, utcnow(), _calendar(request))
     return [jsonable(a) for a in filing["attachments"]]
 
@@ -248,8 +296,9 @@ def list_attachments(request: Request, filing_id: int, _who: CurrentPrincipal) -
     response_class=Response,
 )
 def download_attachment(
-    request: Request, filing_id: int, attachment_id: int, _who: CurrentPrincipal
+    request: Request, filing_id: int, attachment_id: int, scope: CurrentScope
 ) -> Response:
+    _visible(request, scope, filing_id)
     row, content = service.read_filing_attachment(
         engine_of(request), _blobs(request), filing_id, attachment_id
     )

@@ -3,11 +3,16 @@
 Marks are append-only: a correction is ``POST /{id}/supersede`` (a new mark, the old one kept), a
 cancellation ``POST /{id}/withdraw``. Who did it is the caller (``created_by`` = the principal). Times are
 ISO 8601; a time without offset is China time; answers are in China time.
+
+Scopes (``web.scope``): a mark is seen by whoever sees its device (an auditor: only marks overlapping its
+period) and is 404 otherwise, exactly as a missing one; marking is for admin, the enterprise and its
+operator, reviewing (审核) for admin and the regulator.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -18,14 +23,16 @@ from sqlalchemy import Connection, select
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
+from envwatch.core.errors import NotFound
 from envwatch.core.settings import Settings
-from envwatch.ingest.queries import device_id_for
 from envwatch.monitoring import marks_store as store
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy, effect_in_force, mark_codes
+from envwatch.monitoring.marks_schema import marks
 from envwatch.registry.attachments import get_attachment
 from envwatch.registry.schema import devices
 from envwatch.web.api.common import engine_of, jsonable, parse_time
 from envwatch.web.auth import CurrentPrincipal
+from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/marks", tags=["marks"])
 
@@ -77,6 +84,21 @@ def _mn_of(conn: Connection, device_id: int) -> str | None:
     return mn
 
 
+def _visible(conn: Connection, scope: Scope, mark_id: int) -> None:
+    """404 for a mark outside the scope, with the message a missing mark gets."""
+    if scope.everything:
+        return
+    row = conn.execute(
+        select(marks.c.device_id, marks.c.start_at, marks.c.end_at).where(marks.c.id == mark_id)
+    ).first()
+    if (
+        row is None
+        or not scope.sees_device(row.device_id)
+        or not scope.overlaps_period(row.start_at, row.end_at)
+    ):
+        raise NotFound(f"no mark with id {mark_id}")
+
+
 def _out(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     out = jsonable(row)
     out["late"] = bool(row["late"])
@@ -94,14 +116,17 @@ def list_codes(_who: CurrentPrincipal) -> list[dict[str, Any]]:
 @router.post(
     "", status_code=201, summary="Mark a time range of a device or one factor (late ones are flagged)"
 )
-def create(request: Request, body: NewMarkIn, who: CurrentPrincipal) -> dict[str, Any]:
-    engine = engine_of(request)
-    device_id = device_id_for(engine, body.mn)
-    if device_id is None:
-        raise HTTPException(404, f"no device with MN {body.mn}")
-    with engine.begin() as conn:
+def create(request: Request, body: NewMarkIn, scope: CurrentScope) -> dict[str, Any]:
+    with engine_of(request).begin() as conn:
+        device_id = scope.device_id(conn, body.mn)  # 404 first: a refusal must not reveal the device
+        scope.require_write("mark")
         row = store.create_mark(
-            conn, device_id, _draft(body), created_by=who.name, now=utcnow(), policy=_policy(request)
+            conn,
+            device_id,
+            _draft(body),
+            created_by=scope.principal.name,
+            now=utcnow(),
+            policy=_policy(request),
         )
         return _out(conn, row)
 
@@ -109,7 +134,7 @@ def create(request: Request, body: NewMarkIn, who: CurrentPrincipal) -> dict[str
 @router.get("", summary="Marks overlapping a period (only those in force unless include_superseded)")
 def list_(
     request: Request,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     mn: str | None = None,
     from_: Annotated[str | None, Query(alias="from", description="ISO 8601; default to - 31 days")] = None,
     to: Annotated[str | None, Query(description="ISO 8601, exclusive; default now + 31 days")] = None,
@@ -119,24 +144,35 @@ def list_(
     engine = engine_of(request)
     device_id = None
     if mn:
-        device_id = device_id_for(engine, mn)
-        if device_id is None:
-            raise HTTPException(404, f"no device with MN {mn}")
+        with engine.connect() as conn:
+            device_id = scope.device_id(conn, mn)
     # marks may end a little ahead (planned maintenance), so the default window reaches past now
     end = parse_time("to", to) or utcnow() + timedelta(days=31)
     start = parse_time("from", from_) or end - timedelta(days=62)
     if start >= end:
         raise HTTPException(422, "from must be before to")
+    scope.require_period(start, end)
+    # every device, one device, or each visible device merged in start order (``list_marks`` takes one
+    # device; each query's first ``limit`` rows hold the merge's first ``limit``)
+    targets: Sequence[int | None] = (
+        [device_id] if device_id is not None or scope.device_ids is None else sorted(scope.device_ids)
+    )
     with engine.connect() as conn:
-        rows = store.list_marks(
-            conn, device_id, start, end, include_superseded=include_superseded, limit=limit
-        )
-        return [_out(conn, r) for r in rows]
+        rows = [
+            r
+            for one in targets
+            for r in store.list_marks(
+                conn, one, start, end, include_superseded=include_superseded, limit=limit
+            )
+        ]
+        rows.sort(key=lambda r: (r["start_at"], r["id"]))
+        return [_out(conn, r) for r in rows[:limit]]
 
 
 @router.get("/{mark_id}", summary="One mark with its history chain, reviews, attachments and effect now")
-def get(request: Request, mark_id: int, _who: CurrentPrincipal) -> dict[str, Any]:
+def get(request: Request, mark_id: int, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).connect() as conn:
+        _visible(conn, scope, mark_id)
         row = store.get_mark(conn, mark_id)
         chain = store.mark_history(conn, mark_id)
         reviews = store.mark_reviews_of(conn, mark_id)
@@ -156,10 +192,17 @@ def get(request: Request, mark_id: int, _who: CurrentPrincipal) -> dict[str, Any
 
 
 @router.post("/{mark_id}/supersede", status_code=201, summary="Correct a mark: a new version supersedes it")
-def supersede(request: Request, mark_id: int, body: MarkIn, who: CurrentPrincipal) -> dict[str, Any]:
+def supersede(request: Request, mark_id: int, body: MarkIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
+        _visible(conn, scope, mark_id)
+        scope.require_write("mark")
         row = store.supersede_mark(
-            conn, mark_id, _draft(body), created_by=who.name, now=utcnow(), policy=_policy(request)
+            conn,
+            mark_id,
+            _draft(body),
+            created_by=scope.principal.name,
+            now=utcnow(),
+            policy=_policy(request),
         )
         return _out(conn, row)
 
@@ -167,14 +210,16 @@ def supersede(request: Request, mark_id: int, body: MarkIn, who: CurrentPrincipa
 @router.post(
     "/{mark_id}/withdraw", status_code=201, summary="Withdraw a mark (a withdrawal row supersedes it)"
 )
-def withdraw(request: Request, mark_id: int, body: WithdrawIn, who: CurrentPrincipal) -> dict[str, Any]:
+def withdraw(request: Request, mark_id: int, body: WithdrawIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
+        _visible(conn, scope, mark_id)
+        scope.require_write("mark")
         row = store.withdraw_mark(
             conn,
             mark_id,
             reason=body.reason,
             source=body.source,
-            created_by=who.name,
+            created_by=scope.principal.name,
             now=utcnow(),
             policy=_policy(request),
         )
@@ -182,10 +227,17 @@ def withdraw(request: Request, mark_id: int, body: WithdrawIn, who: CurrentPrinc
 
 
 @router.post("/{mark_id}/reviews", status_code=201, summary="Approve or reject (审核) the latest version")
-def review(request: Request, mark_id: int, body: ReviewIn, who: CurrentPrincipal) -> dict[str, Any]:
+def review(request: Request, mark_id: int, body: ReviewIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
+        _visible(conn, scope, mark_id)
+        scope.require_write("mark_review")
         row = store.review_mark(
-            conn, mark_id, decision=body.decision, note=body.note, reviewed_by=who.name, now=utcnow()
+            conn,
+            mark_id,
+            decision=body.decision,
+            note=body.note,
+            reviewed_by=scope.principal.name,
+            now=utcnow(),
         )
         return jsonable(row)
 
@@ -196,8 +248,9 @@ def _blobs(request: Request) -> BlobStore:
 
 
 @router.get("/{mark_id}/attachments/{attachment_id}", summary="Download an attachment of a mark")
-def download(request: Request, mark_id: int, attachment_id: int, _who: CurrentPrincipal) -> Response:
+def download(request: Request, mark_id: int, attachment_id: int, scope: CurrentScope) -> Response:
     with engine_of(request).connect() as conn:
+        _visible(conn, scope, mark_id)
         found = get_attachment(conn, attachment_id)
     if found is None or found["owner_kind"] != "mark" or found["owner_id"] != mark_id:
         raise HTTPException(404, f"mark {mark_id} has no attachment {attachment_id}")
@@ -221,7 +274,10 @@ if MULTIPART:  # pragma: no cover - depends on the environment
     from fastapi import UploadFile
 
     @router.post("/{mark_id}/attachments", status_code=201, summary="Attach a file (proof, record) to a mark")
-    def upload(request: Request, mark_id: int, file: UploadFile, who: CurrentPrincipal) -> dict[str, Any]:
+    def upload(request: Request, mark_id: int, file: UploadFile, scope: CurrentScope) -> dict[str, Any]:
+        with engine_of(request).connect() as conn:
+            _visible(conn, scope, mark_id)
+        scope.require_write("mark")
         content = file.file.read()  # a sync route: FastAPI runs it in a thread, the DB work does not block
         with engine_of(request).begin() as conn:
             row = store.add_mark_attachment(
@@ -231,7 +287,7 @@ if MULTIPART:  # pragma: no cover - depends on the environment
                 filename=file.filename or "attachment",
                 content=content,
                 content_type=file.content_type or "",
-                added_by=who.name,
+                added_by=scope.principal.name,
                 now=utcnow(),
             )
         return jsonable(row)

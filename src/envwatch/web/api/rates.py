@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from envwatch.core.clock import utcnow
 from envwatch.monitoring.rates import RateQuery, compute_rates
 from envwatch.web.api.common import engine_of
-from envwatch.web.auth import CurrentPrincipal
+from envwatch.web.scope import CurrentScope
 
 router = APIRouter(prefix="/api/v1/rates", tags=["rates"])
 
@@ -22,14 +22,21 @@ router = APIRouter(prefix="/api/v1/rates", tags=["rates"])
 @router.get("", summary="Effective transmission rates per factor, device, outlet, enterprise or region")
 def get_rates(
     request: Request,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     from_: Annotated[date, Query(alias="from", description="first China calendar day, YYYY-MM-DD")],
     to: Annotated[date, Query(description="last China calendar day (included), YYYY-MM-DD")],
     group: Literal["factor", "device", "outlet", "enterprise", "region"] = "device",
     mn: Annotated[list[str] | None, Query(description="only these devices (repeat the parameter)")] = None,
     region_level: Annotated[int, Query(description="region grouping: 2 province, 4 city, 6 county")] = 6,
 ) -> dict[str, Any]:
-    query = RateQuery(from_, to, group=group, mns=mn or None, region_level=region_level)
+    if mn:
+        with engine_of(request).connect() as conn:
+            for one in mn:
+                scope.device_id(conn, one)  # 404 for an MN outside the scope, as for a missing one
+    scope.require_days(from_, to)
+    query = RateQuery(
+        from_, to, group=group, mns=mn or None, region_level=region_level, device_ids=scope.device_ids
+    )
     rows = compute_rates(engine_of(request), request.app.state.settings, query, utcnow())
     return {"from": from_.isoformat(), "to": to.isoformat(), "group": group, "rows": [_json(r) for r in rows]}
 

@@ -1,5 +1,9 @@
 """Registry API: enterprises, outlets, devices' outlets and factors, emission limits, operators, contracts.
 
+Scopes (``web.scope``): lists are filtered to what the caller sees, an object outside its scope is 404 as
+a missing one, and every write is admin's (registry master data); a write on a visible object by anyone
+else is 403.
+
 Request bodies are read with ``json.loads(parse_float=Decimal)``, so a JSON number such as 35.50 reaches the
 models as ``Decimal("35.50")``, digit for digit, instead of going through a float; decimal strings are
 accepted too. Responses carry decimals as strings and times in China time (``jsonable``). Validation is
@@ -32,7 +36,7 @@ from envwatch.registry.models import (
     parse,
 )
 from envwatch.web.api.common import engine_of, jsonable
-from envwatch.web.auth import CurrentPrincipal
+from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -106,7 +110,7 @@ def _day(name: str, text: str | None) -> date:
 @router.get("/enterprises", summary="Enterprises (排污单位), filtered by region and name")
 def list_enterprises(
     request: Request,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     region: Annotated[
         str | None,
         Query(description="region code prefix: 2 digits province, 4 city, 6 county (350100 = 3501)"),
@@ -114,20 +118,23 @@ def list_enterprises(
     name: Annotated[str | None, Query(description="part of the name")] = None,
 ) -> Rows:
     with engine_of(request).connect() as conn:
-        return [jsonable(r) for r in svc.list_enterprises(conn, region=region, name=name)]
+        rows = svc.list_enterprises(conn, region=region, name=name)
+    return [jsonable(r) for r in scope.filter(rows, "id", scope.enterprise_ids)]
 
 
 @router.post(
     "/enterprises", status_code=201, summary="Register an enterprise", openapi_extra=_body_doc(EnterpriseIn)
 )
-def create_enterprise(request: Request, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def create_enterprise(request: Request, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_write("registry")
     data = parse(EnterpriseIn, body)
     with engine_of(request).begin() as conn:
         return jsonable(svc.create_enterprise(conn, data, utcnow()))
 
 
 @router.get("/enterprises/{enterprise_id}", summary="One enterprise")
-def get_enterprise(request: Request, enterprise_id: int, _who: CurrentPrincipal) -> Obj:
+def get_enterprise(request: Request, enterprise_id: int, scope: CurrentScope) -> Obj:
+    scope.require_enterprise(enterprise_id)
     with engine_of(request).connect() as conn:
         return jsonable(svc.get_enterprise(conn, enterprise_id))
 
@@ -137,15 +144,19 @@ def get_enterprise(request: Request, enterprise_id: int, _who: CurrentPrincipal)
     summary="Change an enterprise (renaming it renames it on its devices)",
     openapi_extra=_body_doc(EnterpriseIn, partial=True),
 )
-def update_enterprise(request: Request, enterprise_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def update_enterprise(request: Request, enterprise_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_enterprise(enterprise_id)
+    scope.require_write("registry")
     with engine_of(request).begin() as conn:
         return jsonable(svc.update_enterprise(conn, enterprise_id, _object(body), utcnow()))
 
 
 @router.get("/enterprises/{enterprise_id}/outlets", summary="Outlets (排放口) of an enterprise")
-def list_outlets(request: Request, enterprise_id: int, _who: CurrentPrincipal) -> Rows:
+def list_outlets(request: Request, enterprise_id: int, scope: CurrentScope) -> Rows:
+    scope.require_enterprise(enterprise_id)
     with engine_of(request).connect() as conn:
-        return [jsonable(r) for r in svc.list_outlets(conn, enterprise_id)]
+        rows = svc.list_outlets(conn, enterprise_id)
+    return [jsonable(r) for r in scope.filter(rows, "id", scope.outlet_ids)]
 
 
 @router.post(
@@ -154,14 +165,17 @@ def list_outlets(request: Request, enterprise_id: int, _who: CurrentPrincipal) -
     summary="Add an outlet to an enterprise",
     openapi_extra=_body_doc(OutletIn),
 )
-def create_outlet(request: Request, enterprise_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def create_outlet(request: Request, enterprise_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_enterprise(enterprise_id)
+    scope.require_write("registry")
     data = parse(OutletIn, body)
     with engine_of(request).begin() as conn:
         return jsonable(svc.create_outlet(conn, enterprise_id, data, utcnow()))
 
 
 @router.get("/outlets/{outlet_id}", summary="One outlet")
-def get_outlet(request: Request, outlet_id: int, _who: CurrentPrincipal) -> Obj:
+def get_outlet(request: Request, outlet_id: int, scope: CurrentScope) -> Obj:
+    scope.require_outlet(outlet_id)
     with engine_of(request).connect() as conn:
         return jsonable(svc.get_outlet(conn, outlet_id))
 
@@ -169,7 +183,9 @@ def get_outlet(request: Request, outlet_id: int, _who: CurrentPrincipal) -> Obj:
 @router.patch(
     "/outlets/{outlet_id}", summary="Change an outlet", openapi_extra=_body_doc(OutletIn, partial=True)
 )
-def update_outlet(request: Request, outlet_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def update_outlet(request: Request, outlet_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_outlet(outlet_id)
+    scope.require_write("registry")
     with engine_of(request).begin() as conn:
         return jsonable(svc.update_outlet(conn, outlet_id, _object(body), utcnow()))
 
@@ -183,9 +199,10 @@ def update_outlet(request: Request, outlet_id: int, _who: CurrentPrincipal, body
 def get_limits(
     request: Request,
     outlet_id: int,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     on: Annotated[str | None, Query(description="YYYY-MM-DD: only the limits in force that day")] = None,
 ) -> Rows:
+    scope.require_outlet(outlet_id)
     with engine_of(request).connect() as conn:
         if on is None:
             rows = limits.limit_history(conn, outlet_id)
@@ -200,13 +217,22 @@ def get_limits(
     summary="Add an emission limit (limits are never edited: a change is a new limit with its valid_from)",
     openapi_extra=_body_doc(EmissionLimitIn),
 )
-def add_limit(request: Request, outlet_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def add_limit(request: Request, outlet_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_outlet(outlet_id)
+    scope.require_write("registry")
     data = parse(EmissionLimitIn, body)
     with engine_of(request).begin() as conn:
         return jsonable(limits.add_emission_limit(conn, outlet_id, data, utcnow()))
 
 
 # ---- devices ----
+
+
+def _require_device(request: Request, scope: Scope, mn: str) -> None:
+    """404 for a device outside the scope, with the message the registry gives a missing one."""
+    if not scope.everything:
+        with engine_of(request).connect() as conn:
+            scope.device_id(conn, mn)
 
 
 def _device_out(row: Obj) -> Obj:
@@ -218,7 +244,9 @@ def _device_out(row: Obj) -> Obj:
     summary="Put a device on an outlet (and set its model/serial)",
     openapi_extra=_body_doc(DeviceOutletIn),
 )
-def set_device_outlet(request: Request, mn: str, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def set_device_outlet(request: Request, mn: str, scope: CurrentScope, body: JsonBody) -> Obj:
+    _require_device(request, scope, mn)
+    scope.require_write("registry")
     data = parse(DeviceOutletIn, body)
     with engine_of(request).begin() as conn:
         row = svc.set_device_outlet(conn, mn, data.outlet_id, utcnow(), model=data.model, serial=data.serial)
@@ -226,7 +254,8 @@ def set_device_outlet(request: Request, mn: str, _who: CurrentPrincipal, body: J
 
 
 @router.get("/devices/{mn}/factors", summary="Monitored factors of a device (unit, range, detection limit)")
-def get_factors(request: Request, mn: str, _who: CurrentPrincipal) -> Rows:
+def get_factors(request: Request, mn: str, scope: CurrentScope) -> Rows:
+    _require_device(request, scope, mn)
     with engine_of(request).connect() as conn:
         return [jsonable(r) for r in svc.list_device_factors(conn, mn)]
 
@@ -236,7 +265,9 @@ def get_factors(request: Request, mn: str, _who: CurrentPrincipal) -> Rows:
     summary="Add or change the listed factors; factors not listed are kept and named in `kept`",
     openapi_extra=_body_doc(DeviceFactorIn, many=True),
 )
-def put_factors(request: Request, mn: str, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def put_factors(request: Request, mn: str, scope: CurrentScope, body: JsonBody) -> Obj:
+    _require_device(request, scope, mn)
+    scope.require_write("registry")
     if not isinstance(body, list):
         raise InvalidInput("expected a JSON array of factors")
     items = [parse(DeviceFactorIn, item, f"[{i}] ") for i, item in enumerate(body)]
@@ -255,24 +286,27 @@ def put_factors(request: Request, mn: str, _who: CurrentPrincipal, body: JsonBod
 @router.get("/operators", summary="Operators (运维单位)")
 def list_operators(
     request: Request,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     name: Annotated[str | None, Query(description="part of the name")] = None,
 ) -> Rows:
     with engine_of(request).connect() as conn:
-        return [jsonable(r) for r in ops.list_operators(conn, name=name)]
+        rows = ops.list_operators(conn, name=name)
+    return [jsonable(r) for r in scope.filter(rows, "id", scope.operator_ids)]
 
 
 @router.post(
     "/operators", status_code=201, summary="Register an operator", openapi_extra=_body_doc(OperatorIn)
 )
-def create_operator(request: Request, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def create_operator(request: Request, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_write("registry")
     data = parse(OperatorIn, body)
     with engine_of(request).begin() as conn:
         return jsonable(ops.create_operator(conn, data, utcnow()))
 
 
 @router.get("/operators/{operator_id}", summary="One operator")
-def get_operator(request: Request, operator_id: int, _who: CurrentPrincipal) -> Obj:
+def get_operator(request: Request, operator_id: int, scope: CurrentScope) -> Obj:
+    scope.require_operator(operator_id)
     with engine_of(request).connect() as conn:
         return jsonable(ops.get_operator(conn, operator_id))
 
@@ -282,15 +316,19 @@ def get_operator(request: Request, operator_id: int, _who: CurrentPrincipal) -> 
     summary="Change an operator",
     openapi_extra=_body_doc(OperatorIn, partial=True),
 )
-def update_operator(request: Request, operator_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def update_operator(request: Request, operator_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_operator(operator_id)
+    scope.require_write("registry")
     with engine_of(request).begin() as conn:
         return jsonable(ops.update_operator(conn, operator_id, _object(body), utcnow()))
 
 
 @router.get("/operators/{operator_id}/contracts", summary="Contracts (运维合同) of an operator")
-def list_contracts(request: Request, operator_id: int, _who: CurrentPrincipal) -> Rows:
+def list_contracts(request: Request, operator_id: int, scope: CurrentScope) -> Rows:
+    scope.require_operator(operator_id)
     with engine_of(request).connect() as conn:
-        return [jsonable(r) for r in ops.list_contracts(conn, operator_id)]
+        rows = ops.list_contracts(conn, operator_id)
+    return [jsonable(r) for r in rows if scope.sees_contract(r)]
 
 
 @router.post(
@@ -299,15 +337,18 @@ def list_contracts(request: Request, operator_id: int, _who: CurrentPrincipal) -
     summary="Add a contract with an enterprise (or one of its outlets)",
     openapi_extra=_body_doc(ContractIn),
 )
-def create_contract(request: Request, operator_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def create_contract(request: Request, operator_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
+    scope.require_operator(operator_id)
+    scope.require_write("registry")
     data = parse(ContractIn, body)
     with engine_of(request).begin() as conn:
         return jsonable(ops.create_contract(conn, operator_id, data, utcnow()))
 
 
 @router.get("/contracts/{contract_id}", summary="One contract")
-def get_contract(request: Request, contract_id: int, _who: CurrentPrincipal) -> Obj:
+def get_contract(request: Request, contract_id: int, scope: CurrentScope) -> Obj:
     with engine_of(request).connect() as conn:
+        scope.require_contract(conn, contract_id)
         return jsonable(ops.get_contract(conn, contract_id))
 
 
@@ -316,8 +357,10 @@ def get_contract(request: Request, contract_id: int, _who: CurrentPrincipal) -> 
     summary="Change a contract (e.g. end it with valid_to)",
     openapi_extra=_body_doc(ContractIn, partial=True),
 )
-def update_contract(request: Request, contract_id: int, _who: CurrentPrincipal, body: JsonBody) -> Obj:
+def update_contract(request: Request, contract_id: int, scope: CurrentScope, body: JsonBody) -> Obj:
     with engine_of(request).begin() as conn:
+        scope.require_contract(conn, contract_id)
+        scope.require_write("registry")
         return jsonable(ops.update_contract(conn, contract_id, _object(body), utcnow()))
 
 
@@ -327,13 +370,16 @@ def update_contract(request: Request, contract_id: int, _who: CurrentPrincipal, 
 def operator_scope(
     request: Request,
     operator_id: int,
-    _who: CurrentPrincipal,
+    scope: CurrentScope,
     on: Annotated[str | None, Query(description="YYYY-MM-DD; default today (China)")] = None,
 ) -> Obj:
+    scope.require_operator(operator_id)
     day = _day("on", on)
     with engine_of(request).connect() as conn:
-        return {
-            "operator_id": operator_id,
-            "on": day.isoformat(),
-            "outlet_ids": ops.operator_scope(conn, operator_id, day),
-        }
+        outlet_ids = ops.operator_scope(conn, operator_id, day)
+    # a regulator or an enterprise sees the operator, but only its outlets in their own scope
+    return {
+        "operator_id": operator_id,
+        "on": day.isoformat(),
+        "outlet_ids": [i for i in outlet_ids if scope.sees_outlet(i)],
+    }

@@ -1,0 +1,336 @@
+"""Scopes (数据权限): what a principal may see and change, decided in this one place for every API route.
+
+A :class:`Scope` is resolved once per request from the :class:`~envwatch.web.auth.Principal` and the
+registry (dependency :data:`CurrentScope`); routers ask it and never look at the role themselves.
+
+Visibility (None = everything, admin only):
+
+==============  ===========================================================================================
+role            enterprises / outlets / devices it sees
+==============  ===========================================================================================
+admin           everything, including devices not yet on an outlet and frames from unknown MNs
+regulator       enterprises whose region code starts with its region (省 2 digits ⊃ 市 4 ⊃ 县 6; a code
+                ending in 00 names the province or city itself, as in the registry's region filter),
+                every outlet of those, every device on those outlets
+enterprise      itself, its outlets, their devices
+operator,       the outlets of its contracts in force today (China date): a contract without an outlet
+field_staff     covers every outlet of the enterprise; the enterprises of those outlets (read)
+auditor         the same for one operator, over the contracts in force on any day of its period; data
+                (measurements, packets, marks, commands, filings, rates) only inside the period
+agency          nothing yet (sampling comes later): 403 on every scoped route
+==============  ===========================================================================================
+
+Writes (:meth:`Scope.require_write`), always on something visible:
+
+- ``registry`` (master data: enterprises, outlets, limits, devices' outlets and factors, operators,
+  contracts): admin only;
+- ``mark`` (create, supersede, withdraw, attach): admin, enterprise, operator, field_staff (SX-18.5: the
+  enterprise and its operator mark; regulators review instead);
+- ``mark_review`` (审核): admin, regulator;
+- ``filing`` (备案 records, steps, attachments): admin, enterprise (filing is the enterprise's duty, SX-11);
+- ``command`` (downlink to a data logger): admin, operator, field_staff (they run the devices; a time or
+  interval change by anyone else would be an unfiled parameter change, SX-29);
+- the auditor writes nothing; a misconfigured principal (role without its id) sees nothing.
+
+Out of scope answers: an object that is not visible is "not found" with exactly the message a missing one
+gets (404, existence is not revealed); lists are filtered; a write on something visible but not allowed is
+403 naming the role; an auditor asking for data outside its period gets 403 naming the period (an explicit
+refusal rather than a silently empty answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Connection, or_, select
+
+from envwatch.core.clock import CHINA_TZ, to_china, utcnow
+from envwatch.core.errors import NotFound
+from envwatch.registry.schema import contracts, devices, enterprises, filings, outlets
+from envwatch.registry.service import region_prefix
+from envwatch.web.api.common import engine_of
+from envwatch.web.auth import CurrentPrincipal, Principal
+
+WriteKind = Literal["registry", "mark", "mark_review", "filing", "command"]
+
+WRITERS: dict[str, frozenset[str]] = {
+    "registry": frozenset({"admin"}),
+    "mark": frozenset({"admin", "enterprise", "operator", "field_staff"}),
+    "mark_review": frozenset({"admin", "regulator"}),
+    "filing": frozenset({"admin", "enterprise"}),
+    "command": frozenset({"admin", "operator", "field_staff"}),
+}
+_WHAT = {
+    "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
+    "mark": "create, correct or withdraw marks",
+    "mark_review": "review marks",
+    "filing": "record filings, their steps or attachments",
+    "command": "send commands to devices",
+}
+# Roles whose scope this module knows; any other role (agency included, for now) is refused outright.
+SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor"})
+
+Ids = frozenset[int]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one principal sees: id sets (None = everything) and the auditor's period."""
+
+    principal: Principal
+    enterprise_ids: Ids | None
+    # enterprises seen with every outlet (a regulator's or the enterprise itself; an operator's only when
+    # a contract covers the whole enterprise): their enterprise-wide records (filings) are visible too
+    whole_enterprise_ids: Ids | None
+    outlet_ids: Ids | None
+    device_ids: Ids | None
+    operator_ids: Ids | None
+    period: tuple[date, date] | None = None
+
+    @property
+    def role(self) -> str:
+        return self.principal.role
+
+    @property
+    def everything(self) -> bool:
+        return self.device_ids is None
+
+    # ---- visibility ----
+
+    def sees_enterprise(self, enterprise_id: int | None) -> bool:
+        return self.enterprise_ids is None or enterprise_id in self.enterprise_ids
+
+    def sees_outlet(self, outlet_id: int | None) -> bool:
+        return self.outlet_ids is None or outlet_id in self.outlet_ids
+
+    def sees_device(self, device_id: int | None) -> bool:
+        return self.device_ids is None or device_id in self.device_ids
+
+    def sees_operator(self, operator_id: int | None) -> bool:
+        return self.operator_ids is None or operator_id in self.operator_ids
+
+    def sees_contract(self, row: dict[str, Any]) -> bool:
+        """An operator (and its staff, its auditor) sees its own contracts; the others the contracts of
+        the enterprises they see."""
+        if self.everything:
+            return True
+        if self.role in ("operator", "field_staff", "auditor"):
+            return bool(row["operator_id"] == self.principal.operator_id)
+        return self.sees_enterprise(row["enterprise_id"])
+
+    def sees_filing(self, row: dict[str, Any]) -> bool:
+        """A filing on a visible outlet or device, or an enterprise-wide one of a wholly visible
+        enterprise; for the auditor only those whose event lies in its period."""
+        if self.everything:
+            return True
+        if not self.sees_enterprise(row["enterprise_id"]):
+            return False
+        if not self.in_period(row["event_at"]):
+            return False
+        if self.whole_enterprise_ids is not None and row["enterprise_id"] in self.whole_enterprise_ids:
+            return True
+        return (row["outlet_id"] is not None and self.sees_outlet(row["outlet_id"])) or (
+            row["device_id"] is not None and self.sees_device(row["device_id"])
+        )
+
+    # ---- the period (auditor) ----
+
+    def _bounds(self) -> tuple[datetime, datetime] | None:
+        if self.period is None:
+            return None
+        first, last = self.period
+        return _china_midnight(first), _china_midnight(last + timedelta(days=1))
+
+    def in_period(self, moment: datetime) -> bool:
+        bounds = self._bounds()
+        return bounds is None or bounds[0] <= moment < bounds[1]
+
+    def overlaps_period(self, start: datetime, end: datetime) -> bool:
+        bounds = self._bounds()
+        return bounds is None or (start < bounds[1] and end > bounds[0])
+
+    def require_period(self, start: datetime | None, end: datetime | None) -> None:
+        """403 unless [start, end) lies inside the auditor's period (no-op for everyone else)."""
+        bounds = self._bounds()
+        if bounds is None:
+            return
+        if start is None or end is None or start < bounds[0] or end > bounds[1]:
+            raise HTTPException(403, self._period_message())
+
+    def require_days(self, first: date, last: date) -> None:
+        """403 unless the China days first..last lie inside the auditor's period."""
+        if self.period is not None and (first < self.period[0] or last > self.period[1]):
+            raise HTTPException(403, self._period_message())
+
+    def _period_message(self) -> str:
+        assert self.period is not None
+        return (
+            f"role auditor may read data of {self.period[0].isoformat()}..{self.period[1].isoformat()} "
+            "only: ask with from/to inside that period"
+        )
+
+    # ---- writes ----
+
+    def can_write(self, kind: WriteKind) -> bool:
+        return self.role in WRITERS[kind]
+
+    def require_write(self, kind: WriteKind) -> None:
+        if not self.can_write(kind):
+            raise HTTPException(403, f"role {self.role} may not {_WHAT[kind]}")
+
+    # ---- objects by id: 404 exactly as for a missing one ----
+
+    def device_id(self, conn: Connection, mn: str) -> int:
+        device_id: int | None = conn.execute(select(devices.c.id).where(devices.c.mn == mn)).scalar()
+        if device_id is None or not self.sees_device(device_id):
+            raise HTTPException(404, f"no device with MN {mn}")
+        return device_id
+
+    def require_device_id(self, device_id: int) -> None:
+        if not self.sees_device(device_id):
+            raise NotFound(f"no device with id {device_id}")
+
+    def require_enterprise(self, enterprise_id: int) -> None:
+        if not self.sees_enterprise(enterprise_id):
+            raise NotFound(f"no enterprise with id {enterprise_id}")
+
+    def require_outlet(self, outlet_id: int) -> None:
+        if not self.sees_outlet(outlet_id):
+            raise NotFound(f"no outlet with id {outlet_id}")
+
+    def require_operator(self, operator_id: int) -> None:
+        if not self.sees_operator(operator_id):
+            raise NotFound(f"no operator with id {operator_id}")
+
+    def require_contract(self, conn: Connection, contract_id: int) -> None:
+        if self.everything:
+            return
+        row = conn.execute(select(contracts).where(contracts.c.id == contract_id)).mappings().first()
+        if row is None or not self.sees_contract(dict(row)):
+            raise NotFound(f"no contract with id {contract_id}")
+
+    def require_filing(self, conn: Connection, filing_id: int) -> None:
+        if self.everything:
+            return
+        row = conn.execute(select(filings).where(filings.c.id == filing_id)).mappings().first()
+        if row is None or not self.sees_filing(dict(row)):
+            raise NotFound(f"no filing with id {filing_id}")
+
+    def filter(self, rows: Iterable[dict[str, Any]], key: str, visible: Ids | None) -> list[dict[str, Any]]:
+        """The rows whose ``key`` is in ``visible`` (all of them when it is None)."""
+        return [r for r in rows if visible is None or r[key] in visible]
+
+
+def china_today() -> date:
+    return to_china(utcnow()).date()
+
+
+def _china_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
+
+
+def contracted_outlets(conn: Connection, operator_id: int, first: date, last: date) -> tuple[Ids, Ids]:
+    """Outlets an operator looks after on any day of first..last, and the enterprises its contracts there
+    cover whole. Same rule as ``registry.service_operators.operator_scope`` (which is one day)."""
+    in_force = select(contracts.c.enterprise_id, contracts.c.outlet_id).where(
+        contracts.c.operator_id == operator_id,
+        contracts.c.valid_from <= last,
+        or_(contracts.c.valid_to.is_(None), contracts.c.valid_to >= first),
+    )
+    scope: set[int] = set()
+    whole: set[int] = set()
+    for row in conn.execute(in_force):
+        if row.outlet_id is None:
+            whole.add(row.enterprise_id)
+        else:
+            scope.add(row.outlet_id)
+    if whole:
+        scope.update(conn.execute(select(outlets.c.id).where(outlets.c.enterprise_id.in_(whole))).scalars())
+    return frozenset(scope), frozenset(whole)
+
+
+def _enterprises_of(conn: Connection, outlet_ids: Collection[int]) -> Ids:
+    if not outlet_ids:
+        return frozenset()
+    query = select(outlets.c.enterprise_id).where(outlets.c.id.in_(list(outlet_ids))).distinct()
+    return frozenset(conn.execute(query).scalars())
+
+
+def _outlets_of(conn: Connection, enterprise_ids: Collection[int]) -> Ids:
+    if not enterprise_ids:
+        return frozenset()
+    query = select(outlets.c.id).where(outlets.c.enterprise_id.in_(list(enterprise_ids)))
+    return frozenset(conn.execute(query).scalars())
+
+
+def _devices_on(conn: Connection, outlet_ids: Collection[int]) -> Ids:
+    if not outlet_ids:
+        return frozenset()
+    query = select(devices.c.id).where(devices.c.outlet_id.in_(list(outlet_ids)))
+    return frozenset(conn.execute(query).scalars())
+
+
+def _operators_of(conn: Connection, enterprise_ids: Collection[int]) -> Ids:
+    """Operators with a contract (at any time) with one of these enterprises."""
+    if not enterprise_ids:
+        return frozenset()
+    query = select(contracts.c.operator_id).where(contracts.c.enterprise_id.in_(list(enterprise_ids)))
+    return frozenset(conn.execute(query.distinct()).scalars())
+
+
+def resolve_scope(conn: Connection, principal: Principal, today: date) -> Scope:
+    """The scope of ``principal`` on China day ``today`` (contracts in force that day for operators).
+
+    Raises 403 for a role without a scope yet (agency) or an unknown role: fail closed."""
+    role = principal.role
+    if role not in SCOPED_ROLES:
+        raise HTTPException(
+            403, f"role {role} has no access to monitoring or registry data yet (sampling comes later)"
+        )
+    if role == "admin":
+        return Scope(principal, None, None, None, None, None)
+    empty: Ids = frozenset()
+    period: tuple[date, date] | None = None
+    if role == "regulator":
+        ents: Ids = empty
+        if principal.region_code:
+            prefix = region_prefix(principal.region_code)
+            query = select(enterprises.c.id).where(
+                enterprises.c.region_code.startswith(prefix, autoescape=True)
+            )
+            ents = frozenset(conn.execute(query).scalars())
+        outs = _outlets_of(conn, ents)
+        whole, ops = ents, _operators_of(conn, ents)
+    elif role == "enterprise":
+        ents = empty
+        if principal.enterprise_id is not None:
+            query = select(enterprises.c.id).where(enterprises.c.id == principal.enterprise_id)
+            ents = frozenset(conn.execute(query).scalars())
+        outs = _outlets_of(conn, ents)
+        whole, ops = ents, _operators_of(conn, ents)
+    else:  # operator, field_staff, auditor
+        first, last = today, today
+        if role == "auditor":
+            period = principal.period
+            first, last = period or (today, today)
+        # an auditor without a period, or any of these without an operator, sees nothing (fail closed)
+        if principal.operator_id is None or (role == "auditor" and period is None) or first > last:
+            outs, whole = empty, empty
+        else:
+            outs, whole = contracted_outlets(conn, principal.operator_id, first, last)
+        ents = _enterprises_of(conn, outs)
+        ops = frozenset({principal.operator_id}) if principal.operator_id is not None else empty
+    return Scope(principal, ents, whole, outs, _devices_on(conn, outs), ops, period)
+
+
+def current_scope(request: Request, who: CurrentPrincipal) -> Scope:
+    """FastAPI dependency: the scope of the request's principal, resolved once per request."""
+    with engine_of(request).connect() as conn:
+        return resolve_scope(conn, who, china_today())
+
+
+CurrentScope = Annotated[Scope, Depends(current_scope)]

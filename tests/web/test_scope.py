@@ -1,0 +1,89 @@
+"""``web.scope.resolve_scope``: the visible sets per role, on a registry built with the services."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fastapi import HTTPException
+from sqlalchemy import Connection, Engine
+
+from envwatch.core.clock import utcnow
+from envwatch.registry import service as svc
+from envwatch.registry import service_operators as ops
+from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, OutletIn, credit_code_check_char
+from envwatch.web.auth import Principal
+from envwatch.web.scope import WRITERS, contracted_outlets, resolve_scope
+
+DAY = date(2026, 6, 15)
+
+
+def code(n: int) -> str:
+    first17 = f"9133010200000{n:04d}"
+    return first17 + credit_code_check_char(first17)
+
+
+def enterprise(conn: Connection, n: int, region: str) -> tuple[int, list[int]]:
+    """An enterprise with two outlets: its id and the outlet ids."""
+    ent = svc.create_enterprise(
+        conn, EnterpriseIn(name=f"e{n}", credit_code=code(n), region_code=region), utcnow()
+    )
+    outs = [
+        svc.create_outlet(conn, ent["id"], OutletIn(code=f"DA00{i}", name=f"o{i}", kind="gas"), utcnow())[
+            "id"
+        ]
+        for i in (1, 2)
+    ]
+    return ent["id"], outs
+
+
+def test_regions_operators_and_periods(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as conn:
+        hz, hz_out = enterprise(conn, 1, "330102")  # 杭州 上城区
+        nb, nb_out = enterprise(conn, 2, "330203")  # 宁波
+        gz, gz_out = enterprise(conn, 3, "440103")  # 广州
+        op = ops.create_operator(conn, OperatorIn(name="op", credit_code=code(9)), utcnow())["id"]
+        contract = {"valid_from": date(2026, 1, 1), "valid_to": date(2026, 6, 30)}
+        ops.create_contract(conn, op, ContractIn(enterprise_id=hz, contract_no="1", **contract), utcnow())
+        one = ContractIn(enterprise_id=gz, outlet_id=gz_out[0], contract_no="2", valid_from=date(2026, 7, 1))
+        ops.create_contract(conn, op, one, utcnow())
+
+        def scope(**kw: object) -> tuple[set[int], set[int]]:
+            s = resolve_scope(conn, Principal(name="p", **kw), DAY)  # type: ignore[arg-type]
+            assert s.enterprise_ids is not None and s.outlet_ids is not None
+            return set(s.enterprise_ids), set(s.outlet_ids)
+
+        assert scope(role="regulator", region_code="330000") == ({hz, nb}, {*hz_out, *nb_out})  # province
+        assert scope(role="regulator", region_code="3301") == ({hz}, set(hz_out))
+        assert scope(role="regulator", region_code="440103") == ({gz}, set(gz_out))
+        assert scope(role="regulator") == (set(), set())  # no region: nothing, not everything
+        assert scope(role="enterprise", enterprise_id=nb) == ({nb}, set(nb_out))
+        # on DAY the whole-enterprise contract is in force, the single-outlet one not yet
+        assert scope(role="operator", operator_id=op) == ({hz}, set(hz_out))
+        assert scope(role="field_staff", operator_id=op) == ({hz}, set(hz_out))
+        # an auditor's period spanning both contracts sees both, the single outlet only of the second
+        period = (date(2026, 6, 1), date(2026, 7, 31))
+        assert scope(role="auditor", operator_id=op, period=period) == ({hz, gz}, {*hz_out, gz_out[0]})
+        assert scope(role="auditor", operator_id=op) == (set(), set())  # no period: nothing
+        # one day of contracted_outlets is the registry's operator_scope
+        for day in (date(2025, 12, 31), DAY, date(2026, 7, 1)):
+            assert sorted(contracted_outlets(conn, op, day, day)[0]) == ops.operator_scope(conn, op, day)
+        auditor = resolve_scope(conn, Principal("a", "auditor", operator_id=op, period=period), DAY)
+        assert auditor.whole_enterprise_ids == {hz}  # gz is seen through one outlet only
+        admin = resolve_scope(conn, Principal("admin", "admin"), DAY)
+        assert admin.everything and admin.sees_device(12345)
+
+
+def test_agency_and_unknown_roles_are_refused(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as conn:
+        for role in ("agency", "public", ""):
+            with pytest.raises(HTTPException) as exc:
+                resolve_scope(conn, Principal("x", role), DAY)
+            assert exc.value.status_code == 403
+
+
+def test_write_rules() -> None:
+    assert WRITERS["registry"] == {"admin"}
+    assert "auditor" not in set().union(*WRITERS.values())
+    assert WRITERS["mark_review"] == {"admin", "regulator"}
+    assert "regulator" not in WRITERS["mark"] and "enterprise" not in WRITERS["command"]

@@ -1,0 +1,618 @@
+"""Tenancy: every API route, called by every role of one tenant on the other tenant's objects, answers
+403/404 or a list without them (issue 4); and each role sees and does what it may on its own.
+
+Two tenants: enterprise A in 330102 (杭州 上城区) with operator OA (contract on the whole enterprise),
+enterprise B in 440103 (广州 荔湾区) with operator OB (contract on one outlet). The routes are taken from
+``app.routes``: a route missing from ``ROUTES`` fails the test, so a new one cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from envwatch.core.blobs import BlobStore
+from envwatch.core.clock import to_china, utcnow
+from envwatch.core.settings import Settings
+from envwatch.ingest.schema import commands
+from envwatch.ingest.store import InboundFrame, PacketData
+from envwatch.ingest.writer import Writer
+from envwatch.monitoring.marks_schema import marks
+from envwatch.monitoring.marks_store import add_mark_attachment
+from envwatch.registry.models import credit_code_check_char
+from envwatch.registry.schema import (
+    attachments,
+    contracts,
+    device_factors,
+    emission_limits,
+    enterprises,
+    filing_steps,
+    filings,
+    operators,
+    outlets,
+)
+from envwatch.registry.store import import_devices, load_devices
+from envwatch.web.app import create_app
+from envwatch.web.auth import Principal, authenticate
+from tests.helpers import device_row
+
+MN_A = "010000A8900016F0001A0001"
+MN_B = "010000A8900016F0001B0001"
+TODAY = to_china(utcnow()).date()
+
+
+def credit_code(n: int) -> str:
+    """A valid 统一社会信用代码 (GB 32100 check character), distinct per ``n``."""
+    first17 = f"9133010200000{n:04d}"
+    return first17 + credit_code_check_char(first17)
+
+
+def local(day: date, hour: int = 0) -> str:
+    """China time without offset, as users type it."""
+    return f"{day.isoformat()}T{hour:02d}:00:00"
+
+
+@dataclass
+class Tenant:
+    """The ids of one tenant's objects (filled by the admin set-up)."""
+
+    mn: str
+    region: str
+    enterprise_id: int = 0
+    outlet_id: int = 0
+    device_id: int = 0
+    operator_id: int = 0
+    contract_id: int = 0
+    filing_id: int = 0
+    filing_attachment_id: int = 0
+    mark_id: int = 0
+    mark_attachment_id: int = 0
+    command_id: int = 0
+
+
+@dataclass
+class World:
+    client: TestClient
+    engine: Engine
+    tenants: dict[str, Tenant]
+
+    def as_(self, principal: Principal) -> TestClient:
+        """The client, now authenticated as ``principal`` (no login needed)."""
+        self.client.app.dependency_overrides[authenticate] = lambda: principal  # type: ignore[attr-defined]
+        return self.client
+
+
+ADMIN = Principal(name="admin", role="admin")
+
+
+def principals(side: str, world: World) -> dict[str, Principal]:
+    """Every role of tenant ``side`` (A or B)."""
+    t = world.tenants[side]
+    period = (TODAY - timedelta(days=10), TODAY)
+    return {
+        "regulator": Principal(f"reg{side}", "regulator", region_code=t.region[:4]),
+        "county_regulator": Principal(f"cty{side}", "regulator", region_code=t.region),
+        "enterprise": Principal(f"ent{side}", "enterprise", enterprise_id=t.enterprise_id),
+        "operator": Principal(f"op{side}", "operator", operator_id=t.operator_id),
+        "field_staff": Principal(f"fs{side}", "field_staff", operator_id=t.operator_id),
+        "auditor": Principal(f"aud{side}", "auditor", operator_id=t.operator_id, period=period),
+        "agency": Principal(f"lab{side}", "agency", agency_id=1),
+    }
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+@pytest.fixture
+def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
+    import_devices(sqlite_engine, [device_row(MN_A), device_row(MN_B)], utcnow())
+    ids = {mn: rec.id for mn, rec in load_devices(sqlite_engine).items()}
+    writer = Writer(sqlite_engine)
+    writer.start()
+    for mn in (MN_A, MN_B):
+        data = PacketData({"DataTime": "20261122120000"}, {"a21026": {"Rtd": "1.0", "Flag": "N"}}, False)
+        writer.submit(
+            InboundFrame(
+                utcnow(), "127.0.0.1:1", b"##" + mn.encode(), "ok", ids[mn], mn, "2011", "q", None, data
+            )
+        )
+    writer.submit(InboundFrame(utcnow(), "127.0.0.1:1", b"junk", "garbage", reason="not a frame"))
+    writer.stop()
+    app = create_app(settings, sqlite_engine)
+    tenants = {"A": Tenant(MN_A, "330102"), "B": Tenant(MN_B, "440103")}
+    with TestClient(app) as client:
+        w = World(client, sqlite_engine, tenants)
+        c = w.as_(ADMIN)
+        api = "/api/v1/registry"
+        for n, (side, t) in enumerate(tenants.items()):
+            t.device_id = ids[t.mn]
+            ent = ok(
+                c.post(
+                    f"{api}/enterprises",
+                    json={
+                        "name": f"企业{side}",
+                        "credit_code": credit_code(n),
+                        "region_code": t.region,
+                    },
+                ),
+                201,
+            )
+            t.enterprise_id = ent["id"]
+            t.outlet_id = ok(
+                c.post(
+                    f"{api}/enterprises/{t.enterprise_id}/outlets",
+                    json={"code": "DA001", "name": "1号排口", "kind": "gas"},
+                ),
+                201,
+            )["id"]
+            ok(c.put(f"{api}/devices/{t.mn}/outlet", json={"outlet_id": t.outlet_id}))
+            t.operator_id = ok(
+                c.post(f"{api}/operators", json={"name": f"运维{side}", "credit_code": credit_code(10 + n)}),
+                201,
+            )["id"]
+            contract = {
+                "enterprise_id": t.enterprise_id,
+                "contract_no": f"C-{side}",
+                "valid_from": "2020-01-01",
+            }
+            if side == "B":  # B's operator looks after one outlet only, not the whole enterprise
+                contract["outlet_id"] = t.outlet_id
+            t.contract_id = ok(c.post(f"{api}/operators/{t.operator_id}/contracts", json=contract), 201)["id"]
+            t.filing_id = ok(
+                c.post(
+                    "/api/v1/filings",
+                    json={
+                        "kind": "filing",
+                        "enterprise_id": t.enterprise_id,
+                        "outlet_id": t.outlet_id,
+                        "title": f"备案{side}",
+                        "event_at": local(TODAY - timedelta(days=2)),
+                    },
+                ),
+                201,
+            )["id"]
+            t.filing_attachment_id = ok(
+                c.post(
+                    f"/api/v1/filings/{t.filing_id}/attachments",
+                    params={"filename": "a.txt"},
+                    content=b"scan",
+                    headers={"Content-Type": "text/plain"},
+                ),
+                201,
+            )["id"]
+            t.mark_id = ok(
+                c.post(
+                    "/api/v1/marks",
+                    json={
+                        "mn": t.mn,
+                        "factor": "a21026",
+                        "start": local(TODAY - timedelta(days=1), 1),
+                        "end": local(TODAY - timedelta(days=1), 3),
+                        "code": "maintenance",
+                        "reason": "维护",
+                    },
+                ),
+                201,
+            )["id"]
+            with sqlite_engine.begin() as conn:
+                t.mark_attachment_id = add_mark_attachment(
+                    conn,
+                    BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes),
+                    t.mark_id,
+                    filename="proof.txt",
+                    content=b"proof",
+                    content_type="text/plain",
+                    added_by="admin",
+                    now=utcnow(),
+                )["id"]
+            t.command_id = ok(c.post(f"/api/v1/devices/{t.mn}/commands", json={"cn": "1011"}), 202)["id"]
+        yield w
+    app.dependency_overrides.clear()
+
+
+# ---- the route table --------------------------------------------------------------------------------
+
+# How each route is checked against the other tenant:
+#   hidden    - an object route: 404 (not found, as a missing object; existence is not revealed)
+#   forbidden - a create route naming no existing object: 403
+#   list      - 200 with the other tenant's items absent (``LIST_KEYS`` says how to find them)
+#   open      - no tenant data (reference data, gateway counters): only needs a principal
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/gateway"): "open",
+    ("GET", "/api/v1/marks/codes"): "open",
+    ("GET", "/api/v1/devices"): "list",
+    ("GET", "/api/v1/devices/{mn}/data"): "hidden",
+    ("GET", "/api/v1/devices/{mn}/conflicts"): "hidden",
+    ("GET", "/api/v1/devices/{mn}/hours"): "hidden",
+    ("GET", "/api/v1/devices/{mn}/days"): "hidden",
+    ("GET", "/api/v1/packets"): "list",
+    ("POST", "/api/v1/devices/{mn}/commands"): "hidden",
+    ("GET", "/api/v1/commands/{command_id}"): "hidden",
+    ("GET", "/api/v1/registry/enterprises"): "list",
+    ("POST", "/api/v1/registry/enterprises"): "forbidden",
+    ("GET", "/api/v1/registry/enterprises/{enterprise_id}"): "hidden",
+    ("PATCH", "/api/v1/registry/enterprises/{enterprise_id}"): "hidden",
+    ("GET", "/api/v1/registry/enterprises/{enterprise_id}/outlets"): "hidden",
+    ("POST", "/api/v1/registry/enterprises/{enterprise_id}/outlets"): "hidden",
+    ("GET", "/api/v1/registry/outlets/{outlet_id}"): "hidden",
+    ("PATCH", "/api/v1/registry/outlets/{outlet_id}"): "hidden",
+    ("GET", "/api/v1/registry/outlets/{outlet_id}/limits"): "hidden",
+    ("POST", "/api/v1/registry/outlets/{outlet_id}/limits"): "hidden",
+    ("GET", "/api/v1/registry/devices/{mn}"): "hidden",
+    ("PUT", "/api/v1/registry/devices/{mn}"): "hidden",
+    ("GET", "/api/v1/registry/devices/{mn}/keys"): "hidden",
+    ("POST", "/api/v1/registry/devices/{mn}/keys"): "hidden",
+    ("PUT", "/api/v1/registry/devices/{mn}/outlet"): "hidden",
+    ("GET", "/api/v1/registry/devices/{mn}/factors"): "hidden",
+    ("PUT", "/api/v1/registry/devices/{mn}/factors"): "hidden",
+    ("GET", "/api/v1/registry/operators"): "list",
+    ("POST", "/api/v1/registry/operators"): "forbidden",
+    ("GET", "/api/v1/registry/operators/{operator_id}"): "hidden",
+    ("PATCH", "/api/v1/registry/operators/{operator_id}"): "hidden",
+    ("GET", "/api/v1/registry/operators/{operator_id}/contracts"): "hidden",
+    ("POST", "/api/v1/registry/operators/{operator_id}/contracts"): "hidden",
+    ("GET", "/api/v1/registry/contracts/{contract_id}"): "hidden",
+    ("PATCH", "/api/v1/registry/contracts/{contract_id}"): "hidden",
+    ("GET", "/api/v1/registry/operators/{operator_id}/scope"): "hidden",
+    ("POST", "/api/v1/filings"): "hidden",
+    ("GET", "/api/v1/filings"): "list",
+    ("GET", "/api/v1/filings/{filing_id}"): "hidden",
+    ("GET", "/api/v1/filings/{filing_id}/status"): "hidden",
+    ("POST", "/api/v1/filings/{filing_id}/steps"): "hidden",
+    ("POST", "/api/v1/filings/{filing_id}/attachments"): "hidden",
+    ("GET", "/api/v1/filings/{filing_id}/attachments"): "hidden",
+    ("GET", "/api/v1/filings/{filing_id}/attachments/{attachment_id}"): "hidden",
+    ("POST", "/api/v1/marks"): "hidden",
+    ("GET", "/api/v1/marks"): "list",
+    ("GET", "/api/v1/marks/{mark_id}"): "hidden",
+    ("POST", "/api/v1/marks/{mark_id}/supersede"): "hidden",
+    ("POST", "/api/v1/marks/{mark_id}/withdraw"): "hidden",
+    ("POST", "/api/v1/marks/{mark_id}/reviews"): "hidden",
+    ("GET", "/api/v1/marks/{mark_id}/attachments/{attachment_id}"): "hidden",
+    ("POST", "/api/v1/marks/{mark_id}/attachments"): "hidden",
+    ("GET", "/api/v1/rates"): "list",
+}
+
+# path parameters, filled with the other tenant's objects
+PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
+    "mn": lambda t, _path: t.mn,
+    "enterprise_id": lambda t, _path: t.enterprise_id,
+    "outlet_id": lambda t, _path: t.outlet_id,
+    "operator_id": lambda t, _path: t.operator_id,
+    "contract_id": lambda t, _path: t.contract_id,
+    "filing_id": lambda t, _path: t.filing_id,
+    "mark_id": lambda t, _path: t.mark_id,
+    "command_id": lambda t, _path: t.command_id,
+    "attachment_id": lambda t, path: t.mark_attachment_id if "/marks/" in path else t.filing_attachment_id,
+}
+
+# how a list row names its tenant: (response key, tenant attribute)
+LIST_KEYS: dict[str, tuple[str, str]] = {
+    "/api/v1/devices": ("mn", "mn"),
+    "/api/v1/packets": ("mn", "mn"),
+    "/api/v1/marks": ("mn", "mn"),
+    "/api/v1/filings": ("enterprise_id", "enterprise_id"),
+    "/api/v1/registry/enterprises": ("id", "enterprise_id"),
+    "/api/v1/registry/operators": ("id", "operator_id"),
+    "/api/v1/rates": ("mn", "mn"),
+}
+
+WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
+DAYS = {"from": (TODAY - timedelta(days=2)).isoformat(), "to": TODAY.isoformat()}
+
+
+def query_for(path: str) -> dict[str, str]:
+    """Query parameters a route needs, inside the auditor's period (so a refusal is the tenancy's)."""
+    if path.endswith("/days") or path == "/api/v1/rates":
+        return {**DAYS, "factor": "a21026"} if path.endswith("/days") else DAYS
+    if path.endswith("/hours"):
+        return {**WINDOW, "factor": "a21026"}
+    if path in ("/api/v1/packets", "/api/v1/marks") or path.endswith("/data"):
+        return WINDOW
+    return {}
+
+
+def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
+    """A valid body naming the other tenant's objects: a refusal must not be a validation error."""
+    if method == "GET":
+        return {}
+    mark = {"start": local(TODAY, 1), "end": local(TODAY, 2), "code": "maintenance", "reason": "x"}
+    bodies: dict[str, Any] = {
+        "/api/v1/devices/{mn}/commands": {"cn": "1011"},
+        "/api/v1/registry/enterprises": {
+            "name": "新企业",
+            "credit_code": credit_code(20),
+            "region_code": "330102",
+        },
+        "/api/v1/registry/enterprises/{enterprise_id}": {"name": "改名"},
+        "/api/v1/registry/enterprises/{enterprise_id}/outlets": {
+            "code": "DA009",
+            "name": "新排口",
+            "kind": "gas",
+        },
+        "/api/v1/registry/outlets/{outlet_id}": {"name": "改名"},
+        "/api/v1/registry/outlets/{outlet_id}/limits": {
+            "factor": "a21026",
+            "hour_limit": "35",
+            "valid_from": "2026-01-01",
+            "legal_source": "GB 13223-2011",
+        },
+        "/api/v1/registry/devices/{mn}": {"pw": "1", "name": "x", "kind": "gas", "protocol": "2017"},
+        "/api/v1/registry/devices/{mn}/keys": {},
+        "/api/v1/registry/devices/{mn}/outlet": {"outlet_id": other.outlet_id},
+        "/api/v1/registry/devices/{mn}/factors": [{"factor": "a21026", "unit": "mg/m3"}],
+        "/api/v1/registry/operators": {"name": "新运维", "credit_code": credit_code(21)},
+        "/api/v1/registry/operators/{operator_id}": {"name": "改名"},
+        "/api/v1/registry/operators/{operator_id}/contracts": {
+            "enterprise_id": other.enterprise_id,
+            "contract_no": "C-NEW",
+            "valid_from": "2026-01-01",
+        },
+        "/api/v1/registry/contracts/{contract_id}": {"valid_to": TODAY.isoformat()},
+        "/api/v1/filings": {
+            "kind": "filing",
+            "enterprise_id": other.enterprise_id,
+            "outlet_id": other.outlet_id,
+            "title": "t",
+            "event_at": local(TODAY),
+        },
+        "/api/v1/filings/{filing_id}/steps": {"step": "filed", "done_at": local(TODAY)},
+        "/api/v1/marks": {**mark, "mn": other.mn, "factor": "a21026"},
+        "/api/v1/marks/{mark_id}/supersede": {**mark, "factor": "a21026"},
+        "/api/v1/marks/{mark_id}/withdraw": {"reason": "x"},
+        "/api/v1/marks/{mark_id}/reviews": {"decision": "approved"},
+    }
+    return bodies.get(path, {})
+
+
+def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
+    route = path
+    for name, fill in PARAMS.items():
+        route = route.replace("{" + name + "}", str(fill(other, path)))
+    assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
+    if path.endswith("/attachments") and method == "POST":
+        files = {"file": ("x.txt", b"x", "text/plain")}
+        if path.startswith("/api/v1/marks"):
+            return client.post(route, files=files)
+        return client.post(route, params={"filename": "x.txt"}, content=b"x")
+    body = body_for(method, path, other)
+    kwargs: dict[str, Any] = {"params": query_for(path)}
+    if method != "GET":
+        kwargs["json"] = body
+    return client.request(method, route, **kwargs)
+
+
+# Accounts (login, users, tokens) hold no tenant data and are tested with web.accounts (admin or self).
+ACCOUNT_PREFIXES = ("/api/v1/auth", "/api/v1/users")
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def api_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every (method, path) under /api/v1, from the OpenAPI document: it is public and flat, whereas
+    ``app.routes`` nests included routers in recent FastAPI versions."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return sorted(
+        (method.upper(), path)
+        for path, ops in paths.items()
+        if path.startswith("/api/v1") and not path.startswith(ACCOUNT_PREFIXES)
+        for method in ops
+        if method in HTTP_METHODS
+    )
+
+
+TABLES = (
+    enterprises,
+    outlets,
+    operators,
+    contracts,
+    emission_limits,
+    device_factors,
+    filings,
+    filing_steps,
+    attachments,
+    marks,
+    commands,
+)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in TABLES}
+
+
+def test_every_route_is_in_the_table(world: World) -> None:
+    missing = [r for r in api_routes(world.client) if r not in ROUTES]
+    assert not missing, f"routes not covered by the tenancy test (add them to ROUTES): {missing}"
+    stale = set(ROUTES) - set(api_routes(world.client))
+    assert not stale, f"ROUTES names routes the app no longer has: {stale}"
+
+
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
+    other = world.tenants["B" if side == "A" else "A"]
+    before = counts(world.engine)
+    failures = []
+    for role, principal in principals(side, world).items():
+        client = world.as_(principal)
+        for method, path in api_routes(client):
+            kind = ROUTES[(method, path)]
+            r = call(client, method, path, other)
+            if kind == "open":
+                continue
+            if role == "agency":  # no scope yet: refused everywhere
+                expected = {403}
+            elif kind == "hidden":
+                expected = {404}
+            elif kind == "forbidden":
+                expected = {403}
+            else:
+                if r.status_code != 200:
+                    failures.append(f"{role} {method} {path}: {r.status_code} {r.text[:200]}")
+                    continue
+                key, attr = LIST_KEYS[path]
+                rows = r.json()["rows"] if path == "/api/v1/rates" else r.json()
+                leaked = [row for row in rows if row.get(key) == getattr(other, attr)]
+                if leaked:
+                    failures.append(f"{role} {method} {path}: sees the other tenant's {leaked}")
+                continue
+            if r.status_code not in expected:
+                failures.append(f"{role} {method} {path}: {r.status_code} (want {expected}) {r.text[:200]}")
+    assert not failures, "\n".join(failures)
+    assert counts(world.engine) == before, "a refused write changed the store"
+
+
+def test_not_visible_answers_exactly_like_missing(world: World) -> None:
+    client = world.as_(principals("A", world)["enterprise"])
+    hidden = client.get(f"/api/v1/devices/{MN_B}/data", params=WINDOW)
+    missing = client.get("/api/v1/devices/NOPE/data", params=WINDOW)
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["detail"] == f"no device with MN {MN_B}"
+    b = world.tenants["B"]
+    hidden = client.get(f"/api/v1/registry/enterprises/{b.enterprise_id}")
+    missing = client.get("/api/v1/registry/enterprises/999999")
+    assert hidden.json()["detail"].replace(str(b.enterprise_id), "N") == missing.json()["detail"].replace(
+        "999999", "N"
+    )
+
+
+def test_admin_sees_both_tenants(world: World) -> None:
+    """The lists the tenancy test filters do hold both tenants for admin (so that test can fail)."""
+    client = world.as_(ADMIN)
+    for path, (key, attr) in LIST_KEYS.items():
+        r = client.get(path, params=query_for(path))
+        rows = ok(r)["rows"] if path == "/api/v1/rates" else ok(r)
+        for t in world.tenants.values():
+            assert any(row.get(key) == getattr(t, attr) for row in rows), (path, t)
+    packets = ok(client.get("/api/v1/packets"))
+    assert any(p["verdict"] == "garbage" for p in packets)
+
+
+@pytest.mark.parametrize(
+    "role", ["regulator", "county_regulator", "enterprise", "operator", "field_staff", "auditor"]
+)
+def test_each_role_reads_its_own(world: World, role: str) -> None:
+    a = world.tenants["A"]
+    client = world.as_(principals("A", world)[role])
+    assert [d["mn"] for d in ok(client.get("/api/v1/devices"))] == [MN_A]
+    assert ok(client.get(f"/api/v1/devices/{MN_A}/data", params=WINDOW))["mn"] == MN_A
+    assert ok(client.get(f"/api/v1/devices/{MN_A}/hours", params=query_for("/hours")))["mn"] == MN_A
+    assert [p["mn"] for p in ok(client.get("/api/v1/packets", params=WINDOW))] == [MN_A]
+    assert [m["id"] for m in ok(client.get("/api/v1/marks", params=WINDOW))] == [a.mark_id]
+    assert ok(client.get(f"/api/v1/marks/{a.mark_id}"))["mn"] == MN_A
+    assert [f["id"] for f in ok(client.get("/api/v1/filings"))] == [a.filing_id]
+    download = client.get(f"/api/v1/filings/{a.filing_id}/attachments/{a.filing_attachment_id}")
+    assert (download.status_code, download.content) == (200, b"scan")
+    assert ok(client.get(f"/api/v1/commands/{a.command_id}"))["mn"] == MN_A
+    assert [e["id"] for e in ok(client.get("/api/v1/registry/enterprises"))] == [a.enterprise_id]
+    assert [o["id"] for o in ok(client.get(f"/api/v1/registry/enterprises/{a.enterprise_id}/outlets"))] == [
+        a.outlet_id
+    ]
+    assert [o["id"] for o in ok(client.get("/api/v1/registry/operators"))] == [a.operator_id]
+    assert [c["id"] for c in ok(client.get(f"/api/v1/registry/operators/{a.operator_id}/contracts"))] == [
+        a.contract_id
+    ]
+    assert [r["mn"] for r in ok(client.get("/api/v1/rates", params=DAYS))["rows"]] == [MN_A]
+
+
+def test_operator_with_one_outlet_sees_that_outlet_only(world: World) -> None:
+    b = world.tenants["B"]
+    client = world.as_(ADMIN)
+    second = ok(
+        client.post(
+            f"/api/v1/registry/enterprises/{b.enterprise_id}/outlets",
+            json={"code": "DA002", "name": "2号排口", "kind": "gas"},
+        ),
+        201,
+    )["id"]
+    whole = ok(
+        client.post(
+            "/api/v1/filings",
+            json={
+                "kind": "filing",
+                "enterprise_id": b.enterprise_id,
+                "title": "整体",
+                "event_at": local(TODAY),
+            },
+        ),
+        201,
+    )["id"]
+    client = world.as_(principals("B", world)["operator"])
+    assert [o["id"] for o in ok(client.get(f"/api/v1/registry/enterprises/{b.enterprise_id}/outlets"))] == [
+        b.outlet_id
+    ]
+    assert client.get(f"/api/v1/registry/outlets/{second}").status_code == 404
+    # an enterprise-wide filing belongs to the whole enterprise, which this operator does not look after
+    assert client.get(f"/api/v1/filings/{whole}").status_code == 404
+    assert [f["id"] for f in ok(client.get("/api/v1/filings"))] == [b.filing_id]
+    # the enterprise itself sees both
+    client = world.as_(principals("B", world)["enterprise"])
+    assert {f["id"] for f in ok(client.get("/api/v1/filings"))} == {b.filing_id, whole}
+
+
+def test_writes_by_role(world: World) -> None:
+    a = world.tenants["A"]
+    roles = principals("A", world)
+    mark = {"mn": MN_A, "factor": "a21026", "start": local(TODAY, 1), "end": local(TODAY, 2)}
+    mark |= {"code": "maintenance", "reason": "维护"}
+    want_mark = {"enterprise": 201, "operator": 201, "field_staff": 201, "regulator": 403, "auditor": 403}
+    for role, status in want_mark.items():
+        r = world.as_(roles[role]).post("/api/v1/marks", json=mark)
+        assert r.status_code == status, (role, r.text)
+        if status == 403:
+            assert f"role {roles[role].role} may not" in r.json()["detail"]
+    review = {"decision": "approved"}
+    want_review = {"enterprise": 403, "operator": 403, "auditor": 403, "regulator": 201}
+    for role, status in want_review.items():
+        r = world.as_(roles[role]).post(f"/api/v1/marks/{a.mark_id}/reviews", json=review)
+        assert r.status_code == status, (role, r.text)
+    want_command = {"enterprise": 403, "regulator": 403, "auditor": 403, "operator": 202, "field_staff": 202}
+    for role, status in want_command.items():
+        r = world.as_(roles[role]).post(f"/api/v1/devices/{MN_A}/commands", json={"cn": "1011"})
+        assert r.status_code == status, (role, r.text)
+    step = {"step": "filed", "done_at": local(TODAY)}
+    want_step = {"operator": 403, "regulator": 403, "auditor": 403, "enterprise": 201}
+    for role, status in want_step.items():
+        r = world.as_(roles[role]).post(f"/api/v1/filings/{a.filing_id}/steps", json=step)
+        assert r.status_code == status, (role, r.text)
+    for role in ("regulator", "enterprise", "operator", "auditor"):
+        r = world.as_(roles[role]).patch(
+            f"/api/v1/registry/enterprises/{a.enterprise_id}", json={"name": "x"}
+        )
+        assert r.status_code == 403 and "may not change registry" in r.json()["detail"], (role, r.text)
+
+
+def test_auditor_reads_inside_its_period_only(world: World) -> None:
+    auditor = principals("A", world)["auditor"]
+    client = world.as_(auditor)
+    late = {"from": local(TODAY + timedelta(days=1)), "to": local(TODAY + timedelta(days=2))}
+    r = client.get(f"/api/v1/devices/{MN_A}/data", params=late)
+    assert r.status_code == 403 and "auditor may read data of" in r.json()["detail"]
+    early = {"from": local(TODAY - timedelta(days=11)), "to": local(TODAY)}
+    assert client.get(f"/api/v1/devices/{MN_A}/data", params=early).status_code == 403
+    assert client.get(f"/api/v1/devices/{MN_A}/data").status_code == 200  # the default day lies inside
+    days = {"from": (TODAY - timedelta(days=40)).isoformat(), "to": TODAY.isoformat()}
+    assert client.get("/api/v1/rates", params=days).status_code == 403
+    # a mark entirely outside the period is not there for the auditor
+    old = ok(
+        world.as_(ADMIN).post(
+            "/api/v1/marks",
+            json={
+                "mn": MN_A,
+                "start": local(TODAY - timedelta(days=30)),
+                "end": local(TODAY - timedelta(days=29)),
+                "code": "maintenance",
+                "reason": "旧",
+            },
+        ),
+        201,
+    )
+    assert world.as_(auditor).get(f"/api/v1/marks/{old['id']}").status_code == 404
+    assert world.as_(principals("A", world)["operator"]).get(f"/api/v1/marks/{old['id']}").status_code == 200
