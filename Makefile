@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench system-deps clean
+.PHONY: demo test lint typecheck unit bench system-deps browser-deps i18n clean
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory system-deps && $(PY) -m venv $(VENV); }
@@ -23,6 +23,18 @@ system-deps:
 		else echo "python3-venv is missing: sudo apt-get install python3-venv" >&2; exit 1; fi; \
 	fi
 
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`: no downloads
+# besides Debian's own mirror); fonts-wqy-zenhei gives the Chinese pages glyphs in the screenshots.
+# `apt-get update` only when the plain install fails (a fresh image has empty lists).
+BROWSER_PKGS := chromium fonts-wqy-zenhei
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi zenhei; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq $(BROWSER_PKGS) || { apt-get update -qq && apt-get install -y -qq $(BROWSER_PKGS); }; \
+		else echo "chromium is missing: sudo apt-get install $(BROWSER_PKGS) (browser tests will skip)" >&2; fi; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/envwatch demo
 
@@ -36,7 +48,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: system-deps lint typecheck unit
+test: system-deps browser-deps lint typecheck unit
+
+# Page translations (docs/web.md): extract every _()/N_() string of the templates and page code, merge
+# into the zh_CN and en catalogs, compile the .mo files (committed beside the .po files, so a fresh clone
+# needs no build step; tests/web/pages/test_i18n.py fails when they lag or a Chinese string is missing).
+I18N := src/envwatch/web/i18n
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project envwatch \
+		--copyright-holder "envwatch contributors" -o $(I18N)/messages.pot .
+	$(BIN)/pybabel update -D messages -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --width 110
+	$(BIN)/pybabel compile -D messages -d $(I18N) --statistics
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 import envwatch
@@ -25,6 +27,10 @@ from envwatch.web.api import (
     registry_devices,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
+from envwatch.web.pages import errors as page_errors
+from envwatch.web.pages import routes as pages
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastAPI:
@@ -67,4 +73,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         users_router,
     ):
         app.include_router(router)
+    # the server-rendered pages (docs/web.md) and their vendored assets: nothing comes from a CDN
+    page_errors.install(app)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

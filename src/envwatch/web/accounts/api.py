@@ -7,36 +7,30 @@ to send in ``X-CSRF-Token`` on every write. Scripts use a personal API token
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
 
 from envwatch.core import clock
-from envwatch.core.settings import Settings
 from envwatch.web.accounts import passwords, store, tokens
-from envwatch.web.accounts.lockout import LockoutPolicy, clear_failures, locked_for, record_failure
-from envwatch.web.accounts.sessions import SessionPolicy, create_session, end_session, purge_expired
+from envwatch.web.accounts.login import (
+    WRONG_CREDENTIALS,
+    LoginFailed,
+    LoginLocked,
+    attempt_login,
+    login_username,
+    set_session_cookie,
+)
+from envwatch.web.accounts.sessions import end_session
+from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.auth import CurrentPrincipal, Principal, principal_of, session_token
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["accounts"])
 
 Role = Literal["admin", "regulator", "enterprise", "operator", "field_staff", "agency", "auditor"]
-WRONG_CREDENTIALS = "wrong username or password"  # the same for unknown users, so names cannot be probed
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
 
 
 def _admin(who: CurrentPrincipal) -> Principal:
@@ -80,67 +74,34 @@ class LoginIn(BaseModel):
 
 @auth_router.post("/login", summary="Log in: sets the session cookie, returns the CSRF token for writes")
 def login(request: Request, response: Response, body: LoginIn) -> dict[str, Any]:
-    settings, engine = _settings(request), _engine(request)
-    username = store.normalize_username(body.username)[:64]
     request.state.audit = True
     request.state.auth_via = "login"
-    request.state.audit_username = username
-    lockout = LockoutPolicy.from_settings(settings)
-    now = clock.utcnow()
-    with engine.begin() as conn:
-        remaining = locked_for(conn, username, now, lockout)
-    if remaining is not None:
-        seconds = math.ceil(remaining.total_seconds())
-        request.state.audit_detail = {"event": "login_refused", "reason": "locked"}
-        raise HTTPException(
-            status.HTTP_423_LOCKED,
-            f"too many failed logins for this username: try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
-    with engine.connect() as conn:
-        user = store.user_for_login(conn, username)
-    rehash = None
-    if user is None:
-        passwords.burn_verification(body.password)
-        ok = False
-    else:
-        ok, rehash = passwords.verify_password(user["password_hash"], body.password)
-        ok = ok and bool(user["active"])  # a deactivated user gets the same answer as a wrong password
-    if user is None or not ok:
-        with engine.begin() as conn:  # committed before refusing: the failure must count
-            record_failure(conn, username, now, lockout)
-        request.state.audit_detail = {"event": "login_failed"}
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS)
-    policy = SessionPolicy.from_settings(settings)
-    with engine.begin() as conn:
-        clear_failures(conn, username)
-        if rehash is not None:
-            store.set_password_hash(conn, user["id"], rehash, now)
-        purge_expired(conn, now, policy)
-        client = request.client
-        new = create_session(
-            conn,
-            user["id"],
-            now,
-            policy,
+    request.state.audit_username = login_username(body.username)
+    client = request.client
+    try:
+        done = attempt_login(
+            engine_of(request),
+            settings_of(request),
+            body.username,
+            body.password,
             ip=client.host if client else "",
             user_agent=request.headers.get("user-agent", ""),
         )
-    request.state.principal = principal_of(user)
+    except LoginLocked as exc:
+        request.state.audit_detail = {"event": "login_refused", "reason": "locked"}
+        raise HTTPException(
+            status.HTTP_423_LOCKED, str(exc), headers={"Retry-After": str(exc.seconds)}
+        ) from None
+    except LoginFailed:
+        request.state.audit_detail = {"event": "login_failed"}
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS) from None
+    request.state.principal = principal_of(done.user)
     request.state.audit_detail = {"event": "login"}
-    response.set_cookie(
-        settings.session_cookie_name,
-        new.token,
-        max_age=int(policy.absolute.total_seconds()),
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,  # page scripts (and so injected scripts) cannot read it
-        samesite="lax",  # not sent on cross-site POSTs; the CSRF token covers the rest
-    )
+    set_session_cookie(response, settings_of(request), done.session.token)
     return {
-        "user": _user_out(user),
-        "csrf_token": new.csrf_token,
-        "expires_at": clock.to_china(new.expires_at).isoformat(),
+        "user": _user_out(done.user),
+        "csrf_token": done.session.csrf_token,
+        "expires_at": clock.to_china(done.session.expires_at).isoformat(),
     }
 
 
@@ -148,16 +109,16 @@ def login(request: Request, response: Response, body: LoginIn) -> dict[str, Any]
 def logout(request: Request, response: Response, _who: CurrentPrincipal) -> None:
     cookie = session_token(request)
     if cookie is not None:
-        with _engine(request).begin() as conn:
+        with engine_of(request).begin() as conn:
             end_session(conn, cookie)
-    response.delete_cookie(_settings(request).session_cookie_name, path="/")
+    response.delete_cookie(settings_of(request).session_cookie_name, path="/")
 
 
 @auth_router.get("/me", summary="Who am I: user, role, scope, and how I authenticated")
 def me(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
     out: dict[str, Any] = {"username": who.name, "role": who.role, "via": request.state.auth_via}
     if who.user_id is not None:
-        with _engine(request).connect() as conn:
+        with engine_of(request).connect() as conn:
             out["user"] = _user_out(store.get_user(conn, who.user_id))
     return out
 
@@ -188,21 +149,21 @@ class UserPatch(ScopeIn):
 
 @users_router.get("", summary="All users (admin)")
 def list_users(request: Request, _who: AdminPrincipal) -> list[dict[str, Any]]:
-    with _engine(request).connect() as conn:
+    with engine_of(request).connect() as conn:
         return [_user_out(u) for u in store.list_users(conn)]
 
 
 @users_router.post("", status_code=201, summary="Create a user with a role and its scope (admin)")
 def create_user(request: Request, body: UserIn, _who: AdminPrincipal) -> dict[str, Any]:
     fields = body.model_dump(exclude={"username", "password"})
-    with _engine(request).begin() as conn:
+    with engine_of(request).begin() as conn:
         user = store.create_user(
             conn,
             body.username,
             body.password,
             fields,
             clock.utcnow(),
-            min_password_length=_settings(request).password_min_length,
+            min_password_length=settings_of(request).password_min_length,
         )
     request.state.audit_detail = {"username": user["username"], "role": user["role"]}
     return _user_out(user)
@@ -217,7 +178,7 @@ class PasswordChangeIn(BaseModel):
 @users_router.post("/me/password", status_code=204, summary="Change my password (other sessions end)")
 def change_my_password(request: Request, body: PasswordChangeIn, who: CurrentPrincipal) -> None:
     user_id = _account(request, who, interactive=True)
-    engine = _engine(request)
+    engine = engine_of(request)
     with engine.connect() as conn:
         user = store.user_for_login(conn, who.name)
     if user is None or not passwords.verify_password(user["password_hash"], body.old_password)[0]:
@@ -228,7 +189,7 @@ def change_my_password(request: Request, body: PasswordChangeIn, who: CurrentPri
             user_id,
             {},
             clock.utcnow(),
-            min_password_length=_settings(request).password_min_length,
+            min_password_length=settings_of(request).password_min_length,
             password=body.new_password,
             keep_session=session_token(request),
         )
@@ -241,7 +202,7 @@ class TokenIn(BaseModel):
 @users_router.get("/me/tokens", summary="My API tokens (never the tokens themselves)")
 def list_my_tokens(request: Request, who: CurrentPrincipal) -> list[dict[str, Any]]:
     user_id = _account(request, who)
-    with _engine(request).connect() as conn:
+    with engine_of(request).connect() as conn:
         return [_token_out(t) for t in tokens.list_api_tokens(conn, user_id)]
 
 
@@ -250,7 +211,7 @@ def list_my_tokens(request: Request, who: CurrentPrincipal) -> list[dict[str, An
 )
 def create_my_token(request: Request, body: TokenIn, who: CurrentPrincipal) -> dict[str, Any]:
     user_id = _account(request, who, interactive=True)
-    with _engine(request).begin() as conn:
+    with engine_of(request).begin() as conn:
         row, token = tokens.create_api_token(conn, user_id, body.name, clock.utcnow())
     request.state.audit_detail = {"token_id": row["id"], "name": row["name"]}
     return {**_token_out(row), "token": token}
@@ -259,13 +220,13 @@ def create_my_token(request: Request, body: TokenIn, who: CurrentPrincipal) -> d
 @users_router.delete("/me/tokens/{token_id}", summary="Revoke one of my API tokens")
 def revoke_my_token(request: Request, token_id: int, who: CurrentPrincipal) -> dict[str, Any]:
     user_id = _account(request, who)
-    with _engine(request).begin() as conn:
+    with engine_of(request).begin() as conn:
         return _token_out(tokens.revoke_api_token(conn, user_id, token_id, clock.utcnow()))
 
 
 @users_router.get("/{user_id}", summary="One user (admin)")
 def get_user(request: Request, user_id: int, _who: AdminPrincipal) -> dict[str, Any]:
-    with _engine(request).connect() as conn:
+    with engine_of(request).connect() as conn:
         return _user_out(store.get_user(conn, user_id))
 
 
@@ -278,13 +239,13 @@ def patch_user(request: Request, user_id: int, body: UserPatch, _who: AdminPrinc
     for key in ("role", "display_name", "active"):
         if key in changes and changes[key] is None:
             raise HTTPException(422, f"{key} cannot be null")
-    with _engine(request).begin() as conn:
+    with engine_of(request).begin() as conn:
         user = store.update_user(
             conn,
             user_id,
             changes,
             clock.utcnow(),
-            min_password_length=_settings(request).password_min_length,
+            min_password_length=settings_of(request).password_min_length,
             password=password,
         )
     # which fields changed, never their secret values

@@ -1,4 +1,5 @@
-"""The audit trail: one append-only ``audit_log`` row per write request under ``/api/``.
+"""The audit trail: one append-only ``audit_log`` row per write request under ``/api/`` (and per page
+login or logout).
 
 A row is written when the request reached authentication (``authenticate`` or the login endpoint marks
 the request), whatever the outcome: a change done, a refusal (403, 409, 422, …), a bad token, a failed
@@ -26,6 +27,8 @@ from envwatch.web.accounts.schema import audit_log
 log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# page forms that write, recorded like their API twins (the login page is POST /api/v1/auth/login's)
+AUDITED_PAGES = frozenset({"/login", "/logout"})
 
 
 def audit_row(scope: Scope, state: dict[str, Any], status_code: int, now: datetime) -> dict[str, Any]:
@@ -66,7 +69,7 @@ class AuditMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] not in UNSAFE_METHODS
-            or not scope["path"].startswith("/api/")
+            or not (scope["path"].startswith("/api/") or scope["path"] in AUDITED_PAGES)
         ):
             await self.app(scope, receive, send)
             return

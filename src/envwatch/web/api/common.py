@@ -10,11 +10,17 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 
 from envwatch.core.clock import CHINA_TZ, to_china
+from envwatch.core.settings import Settings
 
 
 def engine_of(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def parse_time(name: str, text: str | None) -> datetime | None:

@@ -27,10 +27,9 @@ from starlette.datastructures import UploadFile
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
-from envwatch.core.settings import Settings
 from envwatch.core.workdays import WorkdayCalendar
 from envwatch.registry import filings as service
-from envwatch.web.api.common import engine_of, jsonable, parse_time
+from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
 from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/filings", tags=["filings"])
@@ -67,17 +66,12 @@ class StepIn(BaseModel):
     note: str = ""
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _calendar(request: Request) -> WorkdayCalendar:
-    return WorkdayCalendar.from_settings(_settings(request))
+    return WorkdayCalendar.from_settings(settings_of(request))
 
 
 def _blobs(request: Request) -> BlobStore:
-    settings = _settings(request)
+    settings = settings_of(request)
     return BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes)
 
 
@@ -238,7 +232,7 @@ async def upload_attachment(
     # checked before the body is read: nothing is stored, nor even received, for a refused upload
     await run_in_threadpool(_visible, request, scope, filing_id)
     scope.require_write("filing")
-    limit = _settings(request).max_attachment_bytes
+    limit = settings_of(request).max_attachment_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         if (

@@ -24,13 +24,12 @@ from sqlalchemy import Connection, select
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
 from envwatch.core.errors import NotFound
-from envwatch.core.settings import Settings
 from envwatch.monitoring import marks_store as store
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy, effect_in_force, mark_codes
 from envwatch.monitoring.marks_schema import marks
 from envwatch.registry.attachments import get_attachment
 from envwatch.registry.schema import devices
-from envwatch.web.api.common import engine_of, jsonable, parse_time
+from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
 from envwatch.web.auth import CurrentPrincipal
 from envwatch.web.scope import CurrentScope, Scope
 
@@ -62,13 +61,8 @@ class ReviewIn(BaseModel):
     note: str = ""
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _policy(request: Request) -> MarkPolicy:
-    return MarkPolicy.from_settings(_settings(request))
+    return MarkPolicy.from_settings(settings_of(request))
 
 
 def _draft(body: MarkIn) -> MarkDraft:
@@ -243,7 +237,7 @@ def review(request: Request, mark_id: int, body: ReviewIn, scope: CurrentScope) 
 
 
 def _blobs(request: Request) -> BlobStore:
-    settings = _settings(request)
+    settings = settings_of(request)
     return BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes)
 
 

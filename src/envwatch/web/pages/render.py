@@ -1,0 +1,106 @@
+"""Rendering: one Jinja2 environment per locale, page security headers, China-time formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from envwatch.core.clock import to_china
+from envwatch.web.pages import i18n
+from envwatch.web.pages.i18n import N_
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Same-origin only: the pages must work without the internet, and this makes the browser refuse any
+# script, style or image from elsewhere (a forgotten CDN link fails visibly in the browser tests).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One navigation entry: shown to the roles listed (the page itself checks again)."""
+
+    path: str
+    label: str  # msgid, translated when rendered
+    roles: frozenset[str]
+
+
+ALL_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "agency", "auditor"})
+DATA_ROLES = ALL_ROLES - {"agency"}  # roles with a scope (web.scope.SCOPED_ROLES)
+
+# The navigation, in order. Later pages (public disclosure, alarms, marks, reports, the regulator's
+# dashboard) add one line here each; docs/web.md says how.
+NAV: tuple[NavItem, ...] = (
+    NavItem("/home", N_("Overview"), ALL_ROLES),
+    NavItem("/devices", N_("Devices"), DATA_ROLES),
+)
+
+ROLE_LABELS = {
+    "admin": N_("Administrator"),
+    "regulator": N_("Regulator"),
+    "enterprise": N_("Enterprise"),
+    "operator": N_("Operator"),
+    "field_staff": N_("Field staff"),
+    "agency": N_("Testing agency"),
+    "auditor": N_("Auditor"),
+}
+
+
+def china_time(moment: datetime | None) -> str:
+    """A stored (UTC) time as China local time, the way people there read it."""
+    if moment is None:
+        return "—"
+    return to_china(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@cache
+def environment(locale: str) -> Environment:
+    """The environment of one locale (translations installed once: no per-request state to race on)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # newstyle: _("… %(n)s", n=x) formats after translating and escapes the arguments
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["china_time"] = china_time
+    return env
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the request's locale; ``context`` may hold ``viewer`` (then the navigation is shown)."""
+    locale = i18n.locale_of(request)
+    viewer = context.get("viewer")
+    nav = [item for item in NAV if viewer is not None and viewer.principal.role in item.roles]
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = (
+        environment(locale)
+        .get_template(template)
+        .render(
+            locale=locale,
+            html_lang=i18n.HTML_LANG[locale],
+            locales=[(code, i18n.LABELS[code]) for code in i18n.LOCALES],
+            nav=nav,
+            path=request.url.path,
+            here=here,
+            role_labels=ROLE_LABELS,
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)

@@ -1,0 +1,145 @@
+"""The pages' test world: a real app under uvicorn on a free port, on a fresh SQLite store.
+
+Two enterprises (甲 in 杭州, 乙 in 广州) with one device each, plus one device on no outlet (the admin's
+alone). Users: an admin, an enterprise user of 甲, and a spare user for the lockout test (so locking it
+does not lock the others). Browser tests use Debian's /usr/bin/chromium through Playwright and skip,
+with the reason shown, when it is missing (``make browser-deps`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, insert
+
+from envwatch.core.clock import utcnow
+from envwatch.core.db import make_engine
+from envwatch.core.settings import Settings
+from envwatch.ingest.schema import device_status
+from envwatch.migrations import upgrade
+from envwatch.registry import service as svc
+from envwatch.registry.models import EnterpriseIn, OutletIn, credit_code_check_char
+from envwatch.registry.store import import_devices, load_devices
+from envwatch.web.accounts import store
+from envwatch.web.app import create_app
+from tests.helpers import device_row
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct horse battery"
+MN_A = "010000A8900016F0001A0001"  # 甲's device: online
+MN_B = "010000A8900016F0001B0001"  # 乙's device: offline
+MN_LOOSE = "010000A8900016F0001C0001"  # on no outlet yet
+SCREENSHOTS = Path(os.environ.get("ENVWATCH_SCREENSHOTS", Path(__file__).parent / "screenshots"))
+
+
+@dataclass(frozen=True)
+class World:
+    base_url: str
+    settings: Settings
+    engine: Engine
+    enterprise_a: int
+    enterprise_b: int
+
+
+def _credit_code(n: int) -> str:
+    first17 = f"9133010200000{n:04d}"
+    return first17 + credit_code_check_char(first17)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def populate(engine: Engine) -> tuple[int, int]:
+    """The registry, device status and users described in the module docstring."""
+    now = utcnow()
+    import_devices(engine, [device_row(MN_A), device_row(MN_B), device_row(MN_LOOSE)], now)
+    ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
+    with engine.begin() as conn:
+        ents = []
+        for n, (name, region, mn) in enumerate(
+            (("甲化工有限公司", "330102", MN_A), ("乙热电有限公司", "440103", MN_B)), start=1
+        ):
+            ent = svc.create_enterprise(
+                conn, EnterpriseIn(name=name, credit_code=_credit_code(n), region_code=region), now
+            )
+            outlet = svc.create_outlet(
+                conn, ent["id"], OutletIn(code="DA001", name="1号排口", kind="gas"), now
+            )
+            svc.set_device_outlet(conn, mn, outlet["id"], now)
+            ents.append(ent["id"])
+        conn.execute(
+            insert(device_status),
+            [
+                {"device_id": ids[MN_A], "online": True, "last_seen": now, "changed_at": now},
+                {"device_id": ids[MN_B], "online": False, "last_seen": now, "changed_at": now},
+            ],
+        )
+        users: list[tuple[str, dict[str, Any]]] = [
+            ("admin1", {"role": "admin", "display_name": "王管理"}),
+            ("ent_a", {"role": "enterprise", "enterprise_id": ents[0], "display_name": "甲环保专员"}),
+            ("locky", {"role": "admin"}),
+        ]
+        for username, fields in users:
+            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+    return ents[0], ents[1]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    # cookie_secure off: the test server is plain http on 127.0.0.1 (production default stays on)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("pages") / "var", cookie_secure=False, _env_file=None
+    )  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    upgrade(engine)
+    ent_a, ent_b = populate(engine)
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="pages-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield World(f"http://127.0.0.1:{port}", settings, engine, ent_a, ent_b)
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (never ``playwright install``)."""
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where the browser tests save their screenshots (gitignored; ENVWATCH_SCREENSHOTS overrides)."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

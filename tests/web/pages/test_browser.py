@@ -1,0 +1,189 @@
+"""Each role's main path in a real browser (Debian's chromium, headless), with screenshots (issue 4).
+
+Screenshots go to tests/web/pages/screenshots/ (gitignored; ENVWATCH_SCREENSHOTS moves them). Every
+request a page makes must go to the app itself (no CDN), and no page may log a console error (the
+Content-Security-Policy reports refused scripts and styles there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, PASSWORD, World
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Tab:
+    """A browser page that records what it fetched and what it complained about."""
+
+    def __init__(self, page: Any, world: World) -> None:
+        self.page = page
+        self.world = world
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.world.base_url + path)
+
+    def login(self, username: str, password: str = PASSWORD) -> None:
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("form.stack button[type=submit]")
+        self.page.wait_for_load_state()
+
+    def shot(self, directory: Path, name: str) -> None:
+        self.page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+
+    def path(self) -> str:
+        return str(self.page.url).removeprefix(self.world.base_url)
+
+    def device_mns(self) -> set[str]:
+        return set(
+            self.page.locator("#device-rows tr[data-mn]").evaluate_all("rows => rows.map(r => r.dataset.mn)")
+        )
+
+    def check_clean(self, *expected_statuses: int) -> None:
+        """No request left the app's origin; no console error but for the statuses a test expects
+        (chromium logs every non-2xx document as an error)."""
+        foreign = [u for u in self.requests if not u.startswith(self.world.base_url + "/")]
+        assert not foreign, f"requests to other origins: {foreign}"
+        expected = tuple(f"status of {code} " for code in expected_statuses)
+        errors = [e for e in self.errors if not (expected and any(x in e for x in expected))]
+        assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture
+def tab(browser: Any, world: World) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    yield Tab(context.new_page(), world)
+    context.close()
+
+
+@pytest.fixture
+def phone(browser: Any, world: World) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True)
+    yield Tab(context.new_page(), world)
+    context.close()
+
+
+def test_admin_path(tab: Tab, screenshots: Path) -> None:
+    page = tab.page
+    tab.go("/devices")
+    assert tab.path() == "/login?next=/devices"  # not logged in: to the login page, and back afterwards
+    assert page.locator("html").get_attribute("lang") == "zh-CN"  # Chinese by default
+    tab.shot(screenshots, "01-login-zh")
+    tab.login("admin1")
+    assert tab.path() == "/devices"
+    assert tab.device_mns() == {MN_A, MN_B, MN_LOOSE}
+    row_a = page.locator(f'tr[data-mn="{MN_A}"]')
+    assert "在线" in row_a.inner_text() and "甲化工有限公司" in row_a.inner_text()
+    assert "离线" in page.locator(f'tr[data-mn="{MN_B}"]').inner_text()
+    # the last packet time is China time: the year-month-day hh:mm:ss form
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row_a.locator("time").inner_text())
+    # the htmx refresh swaps the rows in place
+    with page.expect_response(lambda r: r.url.endswith("/devices/rows") and r.status == 200):
+        page.get_by_role("button", name="刷新").click()
+    page.wait_for_timeout(50)
+    assert tab.device_mns() == {MN_A, MN_B, MN_LOOSE}
+    tab.shot(screenshots, "02-admin-devices-zh")
+
+    page.get_by_role("link", name="概览").click()
+    page.wait_for_load_state()
+    assert tab.path() == "/home"
+    assert page.locator("#n-devices").inner_text() == "3"
+    assert page.locator("#n-online").inner_text() == "1"
+    assert page.locator("#n-offline").inner_text() == "2"
+    assert "全部数据" in page.locator("#scope").inner_text()
+    assert "王管理" in page.locator(".who").inner_text()
+    tab.shot(screenshots, "03-admin-home-zh")
+
+    page.get_by_role("link", name="English").click()
+    page.wait_for_load_state()
+    assert tab.path() == "/home" and page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("h1").inner_text() == "Overview"
+    page.get_by_role("link", name="Devices").click()
+    page.wait_for_load_state()
+    assert (
+        page.locator("h1").inner_text() == "Devices" and "online" in page.locator("#device-rows").inner_text()
+    )
+    tab.shot(screenshots, "04-admin-devices-en")
+    page.get_by_role("link", name="中文").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "zh-CN" and page.locator("h1").inner_text() == "设备"
+
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_load_state()
+    assert tab.path() == "/login"
+    tab.go("/home")
+    assert tab.path() == "/login?next=/home"  # the session is gone
+    tab.check_clean()
+
+
+def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
+    page = phone.page
+    phone.go("/")
+    phone.login("ent_a")
+    assert phone.path() == "/home"  # "/" sends the role to its start page
+    assert "甲化工有限公司" in page.locator("#scope").inner_text()
+    assert page.locator("#n-devices").inner_text() == "1"
+    assert page.locator("#n-online").inner_text() == "1"
+    nav = page.locator("header nav a").all_inner_texts()
+    assert nav == ["概览", "设备"]
+    phone.shot(screenshots, "05-enterprise-home-phone")
+    page.get_by_role("link", name="设备", exact=True).click()
+    page.wait_for_load_state()
+    assert phone.device_mns() == {MN_A}
+    assert "乙热电" not in page.content()
+    # usable at 375 px: nothing wider than the screen (the table turns into labelled cards)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.shot(screenshots, "06-enterprise-devices-phone")
+    phone.check_clean()
+
+
+def test_wrong_password_locks_out(tab: Tab, screenshots: Path) -> None:
+    page = tab.page
+    tab.go("/login")
+    for _ in range(5):
+        tab.login("locky", "not the password")
+        assert "用户名或密码错误" in page.locator("#login-error").inner_text()
+    tab.login("locky")  # now even the right password is refused
+    assert "锁定" in page.locator("#login-error").inner_text()
+    assert tab.path().startswith("/login")
+    tab.shot(screenshots, "07-lockout-zh")
+    tab.check_clean(401, 423)  # the login form comes back as 401 (wrong) and 423 (locked)
+
+
+def test_page_form_without_csrf_token_is_refused(tab: Tab, world: World) -> None:
+    tab.go("/login")
+    tab.login("admin1")
+    request = tab.page.request  # shares the browser context's cookies
+    refused = request.post(world.base_url + "/logout", form={}, max_redirects=0)
+    assert refused.status == 403
+    wrong = request.post(world.base_url + "/logout", form={"csrf_token": "forged"}, max_redirects=0)
+    assert wrong.status == 403
+    tab.go("/home")
+    assert tab.path() == "/home"  # still logged in: the refused logouts changed nothing
+    token = tab.page.locator("form[action='/logout'] input[name=csrf_token]").get_attribute("value")
+    done = request.post(world.base_url + "/logout", form={"csrf_token": token}, max_redirects=0)
+    assert done.status == 303
+
+
+def test_keyboard_reaches_a_visible_skip_link(tab: Tab, screenshots: Path) -> None:
+    tab.go("/login")
+    tab.login("admin1")
+    tab.page.keyboard.press("Tab")
+    focused = tab.page.evaluate(
+        "(() => { const e = document.activeElement; const s = getComputedStyle(e);"
+        " return [e.className, s.outlineStyle, e.getBoundingClientRect().left >= 0]; })()"
+    )
+    assert focused == ["skip", "solid", True]
+    tab.shot(screenshots, "08-keyboard-focus")
