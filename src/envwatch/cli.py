@@ -535,14 +535,48 @@ def demo(
     sims = demo_devices(devices_2017, "2017", seed=1) + demo_devices(devices_2025, "2025", seed=2)
     csv_path = settings.data_dir / "demo-devices.csv"
     write_registry_csv(csv_path, sims)
-    result = import_devices_file(_prepare(settings), csv_path, utcnow())
+    engine = _prepare(settings)
+    result = import_devices_file(engine, csv_path, utcnow())
     typer.echo(
         f"demo registry ({csv_path}): {result.created} created, {result.unchanged + result.updated} kept"
+    )
+    password = _demo_admin(engine, settings)
+    typer.echo(
+        f"pages: http://127.0.0.1:{settings.http_port}/login (user admin, password {password}; "
+        f"kept in {settings.data_dir / 'demo-admin-password'})"
     )
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )
     _run(_serve(settings, gateway=True, web=True, extra=[simulation]))
+
+
+def _demo_admin(engine: Any, settings: Settings) -> str:
+    """The demo's page login: user ``admin`` with a random password kept (mode 0600) in the data directory,
+    created on the first demo run. A real installation creates its users with ``envwatch users add``."""
+    import secrets
+
+    from envwatch.core.clock import utcnow
+    from envwatch.web.accounts.store import create_user, user_for_login
+
+    path = settings.data_dir / "demo-admin-password"
+    with engine.begin() as conn:
+        if user_for_login(conn, "admin") is not None and path.exists():
+            return path.read_text().strip()
+        if user_for_login(conn, "admin") is not None:
+            return "(set before; see envwatch users)"
+        password = secrets.token_urlsafe(12)
+        create_user(
+            conn,
+            "admin",
+            password,
+            {"role": "admin", "display_name": "演示管理员"},
+            utcnow(),
+            min_password_length=settings.password_min_length,
+        )
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
 
 
 if __name__ == "__main__":  # pragma: no cover
