@@ -27,7 +27,10 @@ from envwatch.web.api import (
     registry_devices,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
+from envwatch.web.pages import device as device_page
 from envwatch.web.pages import errors as page_errors
+from envwatch.web.pages import marks as marks_page
+from envwatch.web.pages import rates as rates_page
 from envwatch.web.pages import routes as pages
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -76,5 +79,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     # the server-rendered pages (docs/web.md) and their vendored assets: nothing comes from a CDN
     page_errors.install(app)
     app.include_router(pages.router)
+    app.include_router(device_page.router)
+    app.include_router(rates_page.router)
+    app.include_router(marks_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

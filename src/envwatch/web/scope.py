@@ -50,6 +50,7 @@ from sqlalchemy import Connection, or_, select
 
 from envwatch.core.clock import CHINA_TZ, to_china, utcnow
 from envwatch.core.errors import NotFound
+from envwatch.monitoring.marks_schema import marks
 from envwatch.registry.schema import contracts, devices, enterprises, filings, outlets
 from envwatch.registry.service import region_prefix
 from envwatch.web.api.common import engine_of
@@ -189,6 +190,21 @@ class Scope:
         if device_id is None or not self.sees_device(device_id):
             raise HTTPException(404, f"no device with MN {mn}")
         return device_id
+
+    def require_mark(self, conn: Connection, mark_id: int) -> None:
+        """404 for a mark outside the scope (its device, and for an auditor its period), with the message a
+        missing mark gets."""
+        if self.everything:
+            return
+        row = conn.execute(
+            select(marks.c.device_id, marks.c.start_at, marks.c.end_at).where(marks.c.id == mark_id)
+        ).first()
+        if (
+            row is None
+            or not self.sees_device(row.device_id)
+            or not self.overlaps_period(row.start_at, row.end_at)
+        ):
+            raise NotFound(f"no mark with id {mark_id}")
 
     def require_device_id(self, device_id: int) -> None:
         if not self.sees_device(device_id):

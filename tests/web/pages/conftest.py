@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from sqlalchemy import Engine, insert
 from envwatch.core.clock import utcnow
 from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.ingest.schema import device_status
+from envwatch.ingest.schema import device_status, raw_packets
 from envwatch.migrations import upgrade
+from envwatch.monitoring.schema import measurements
 from envwatch.registry import service as svc
 from envwatch.registry.models import EnterpriseIn, OutletIn, credit_code_check_char
 from envwatch.registry.store import import_devices, load_devices
@@ -39,6 +41,8 @@ PASSWORD = "correct horse battery"
 MN_A = "010000A8900016F0001A0001"  # 甲's device: online
 MN_B = "010000A8900016F0001B0001"  # 乙's device: offline
 MN_LOOSE = "010000A8900016F0001C0001"  # on no outlet yet
+SO2 = "a21026"  # the factor 甲's device sends hour records for
+DATA_HOURS = 6  # hours of data before now, the newest of them flagged C (calibration: invalid)
 SCREENSHOTS = Path(os.environ.get("ENVWATCH_SCREENSHOTS", Path(__file__).parent / "screenshots"))
 
 
@@ -88,6 +92,7 @@ def populate(engine: Engine) -> tuple[int, int]:
                 {"device_id": ids[MN_B], "online": False, "last_seen": now, "changed_at": now},
             ],
         )
+        _measurements(conn, ids[MN_A], now)
         users: list[tuple[str, dict[str, Any]]] = [
             ("admin1", {"role": "admin", "display_name": "王管理"}),
             ("ent_a", {"role": "enterprise", "enterprise_id": ents[0], "display_name": "甲环保专员"}),
@@ -96,6 +101,31 @@ def populate(engine: Engine) -> tuple[int, int]:
         for username, fields in users:
             store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
     return ents[0], ents[1]
+
+
+def _measurements(conn: Any, device_id: int, now: Any) -> None:
+    """甲's device: SO2 hour records for the last ``DATA_HOURS`` whole hours (the newest flagged C), one
+    real-time value, and one raw packet per record (the device page lists them)."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for n in range(1, DATA_HOURS + 1):
+        flag = "C" if n == 1 else "N"
+        rows.append(("hour", hour - timedelta(hours=n), {SO2: {"Avg": f"{10 + n}.5", "Flag": flag}}))
+    rows.append(("rtd", now - timedelta(minutes=1), {SO2: {"Rtd": "12.3", "Flag": "N"}}))
+    for packet_id, (kind, at, factors) in enumerate(rows, start=1):
+        conn.execute(
+            insert(measurements).values(
+                device_id=device_id, kind=kind, data_time=at, part=0, factors=factors,
+                packet_id=packet_id, backfill=False, received_at=now,
+            )
+        )  # fmt: skip
+        conn.execute(
+            insert(raw_packets).values(
+                id=packet_id, received_at=now, peer="127.0.0.1:50000", device_id=device_id, mn=MN_A,
+                cn="2011" if kind == "rtd" else "2061", qn=f"2026{packet_id:013d}", verdict="ok",
+                reason=None, raw=b"##0000QN=...",
+            )
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from envwatch.core.clock import to_china, utcnow
 from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, PASSWORD, World
 
 pytestmark = pytest.mark.timeout(120)
@@ -137,7 +139,7 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
     assert page.locator("#n-devices").inner_text() == "1"
     assert page.locator("#n-online").inner_text() == "1"
     nav = page.locator("header nav a").all_inner_texts()
-    assert nav == ["概览", "设备"]
+    assert nav == ["概览", "设备", "传输率", "标记"]
     phone.shot(screenshots, "05-enterprise-home-phone")
     page.get_by_role("link", name="设备", exact=True).click()
     page.wait_for_load_state()
@@ -187,3 +189,54 @@ def test_keyboard_reaches_a_visible_skip_link(tab: Tab, screenshots: Path) -> No
     )
     assert focused == ["skip", "solid", True]
     tab.shot(screenshots, "08-keyboard-focus")
+
+
+def test_admin_device_rates_marks(tab: Tab, screenshots: Path) -> None:
+    """Admin: device page (the chart is drawn) → rates → marks → a mark created in the form is listed."""
+    page = tab.page
+    tab.go("/devices")
+    tab.login("admin1")
+    page.locator(f'a[href="/devices/{MN_A}"]').click()
+    page.wait_for_load_state()
+    assert tab.path() == f"/devices/{MN_A}"
+    canvas = page.locator("#chart canvas").first
+    canvas.wait_for(state="attached", timeout=5000)
+    box = canvas.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100  # ECharts drew into it
+    assert page.locator('#hours tr[data-outcome="invalid"]').count() > 0
+    tab.shot(screenshots, "09-admin-device-zh")
+
+    page.get_by_role("link", name="传输率", exact=True).click()
+    page.wait_for_load_state()
+    assert tab.path() == "/rates"
+    assert page.locator("#rates tr[data-mn]").count() == 3
+    tab.shot(screenshots, "10-admin-rates-zh")
+
+    page.get_by_role("link", name="标记", exact=True).click()
+    page.wait_for_load_state()
+    assert tab.path() == "/marks"
+    hour = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=44)
+    page.select_option("#m-mn", MN_A)
+    page.select_option("#m-code", "fault")
+    page.fill("#m-start", to_china(hour).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#m-end", to_china(hour + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#m-reason", "浏览器测试：分析仪故障")
+    page.click("#mark-form button[type=submit]")
+    page.wait_for_load_state()
+    assert tab.path() == "/marks"
+    assert "浏览器测试：分析仪故障" in page.locator("#marks").inner_text()
+    tab.shot(screenshots, "11-admin-marks-zh")
+    tab.check_clean()
+
+
+def test_enterprise_device_page_on_a_phone(phone: Tab, screenshots: Path) -> None:
+    page = phone.page
+    phone.go(f"/devices/{MN_A}")
+    phone.login("ent_a")
+    assert phone.path() == f"/devices/{MN_A}"
+    page.locator("#chart canvas").first.wait_for(state="attached", timeout=5000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.shot(screenshots, "12-enterprise-device-phone")
+    phone.go(f"/devices/{MN_B}")  # another enterprise's device: not found
+    assert "未找到" in page.locator("h1").inner_text()
+    phone.check_clean(404)

@@ -23,15 +23,13 @@ from sqlalchemy import Connection, select
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
-from envwatch.core.errors import NotFound
 from envwatch.monitoring import marks_store as store
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy, effect_in_force, mark_codes
-from envwatch.monitoring.marks_schema import marks
 from envwatch.registry.attachments import get_attachment
 from envwatch.registry.schema import devices
 from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
 from envwatch.web.auth import CurrentPrincipal
-from envwatch.web.scope import CurrentScope, Scope
+from envwatch.web.scope import CurrentScope
 
 router = APIRouter(prefix="/api/v1/marks", tags=["marks"])
 
@@ -76,21 +74,6 @@ def _draft(body: MarkIn) -> MarkDraft:
 def _mn_of(conn: Connection, device_id: int) -> str | None:
     mn: str | None = conn.execute(select(devices.c.mn).where(devices.c.id == device_id)).scalar()
     return mn
-
-
-def _visible(conn: Connection, scope: Scope, mark_id: int) -> None:
-    """404 for a mark outside the scope, with the message a missing mark gets."""
-    if scope.everything:
-        return
-    row = conn.execute(
-        select(marks.c.device_id, marks.c.start_at, marks.c.end_at).where(marks.c.id == mark_id)
-    ).first()
-    if (
-        row is None
-        or not scope.sees_device(row.device_id)
-        or not scope.overlaps_period(row.start_at, row.end_at)
-    ):
-        raise NotFound(f"no mark with id {mark_id}")
 
 
 def _out(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +149,7 @@ def list_(
 @router.get("/{mark_id}", summary="One mark with its history chain, reviews, attachments and effect now")
 def get(request: Request, mark_id: int, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).connect() as conn:
-        _visible(conn, scope, mark_id)
+        scope.require_mark(conn, mark_id)
         row = store.get_mark(conn, mark_id)
         chain = store.mark_history(conn, mark_id)
         reviews = store.mark_reviews_of(conn, mark_id)
@@ -188,7 +171,7 @@ def get(request: Request, mark_id: int, scope: CurrentScope) -> dict[str, Any]:
 @router.post("/{mark_id}/supersede", status_code=201, summary="Correct a mark: a new version supersedes it")
 def supersede(request: Request, mark_id: int, body: MarkIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
-        _visible(conn, scope, mark_id)
+        scope.require_mark(conn, mark_id)
         scope.require_write("mark")
         row = store.supersede_mark(
             conn,
@@ -206,7 +189,7 @@ def supersede(request: Request, mark_id: int, body: MarkIn, scope: CurrentScope)
 )
 def withdraw(request: Request, mark_id: int, body: WithdrawIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
-        _visible(conn, scope, mark_id)
+        scope.require_mark(conn, mark_id)
         scope.require_write("mark")
         row = store.withdraw_mark(
             conn,
@@ -223,7 +206,7 @@ def withdraw(request: Request, mark_id: int, body: WithdrawIn, scope: CurrentSco
 @router.post("/{mark_id}/reviews", status_code=201, summary="Approve or reject (审核) the latest version")
 def review(request: Request, mark_id: int, body: ReviewIn, scope: CurrentScope) -> dict[str, Any]:
     with engine_of(request).begin() as conn:
-        _visible(conn, scope, mark_id)
+        scope.require_mark(conn, mark_id)
         scope.require_write("mark_review")
         row = store.review_mark(
             conn,
@@ -244,7 +227,7 @@ def _blobs(request: Request) -> BlobStore:
 @router.get("/{mark_id}/attachments/{attachment_id}", summary="Download an attachment of a mark")
 def download(request: Request, mark_id: int, attachment_id: int, scope: CurrentScope) -> Response:
     with engine_of(request).connect() as conn:
-        _visible(conn, scope, mark_id)
+        scope.require_mark(conn, mark_id)
         found = get_attachment(conn, attachment_id)
     if found is None or found["owner_kind"] != "mark" or found["owner_id"] != mark_id:
         raise HTTPException(404, f"mark {mark_id} has no attachment {attachment_id}")
@@ -270,7 +253,7 @@ if MULTIPART:  # pragma: no cover - depends on the environment
     @router.post("/{mark_id}/attachments", status_code=201, summary="Attach a file (proof, record) to a mark")
     def upload(request: Request, mark_id: int, file: UploadFile, scope: CurrentScope) -> dict[str, Any]:
         with engine_of(request).connect() as conn:
-            _visible(conn, scope, mark_id)
+            scope.require_mark(conn, mark_id)
         scope.require_write("mark")
         content = file.file.read()  # a sync route: FastAPI runs it in a thread, the DB work does not block
         with engine_of(request).begin() as conn:

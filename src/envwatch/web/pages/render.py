@@ -47,6 +47,8 @@ DATA_ROLES = ALL_ROLES - {"agency"}  # roles with a scope (web.scope.SCOPED_ROLE
 NAV: tuple[NavItem, ...] = (
     NavItem("/home", N_("Overview"), ALL_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
+    NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
+    NavItem("/marks", N_("Marks"), DATA_ROLES),
 )
 
 ROLE_LABELS = {

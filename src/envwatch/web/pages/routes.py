@@ -28,6 +28,7 @@ from envwatch.web.pages.session import (
     CurrentViewer,
     Viewer,
     check_csrf,
+    data_scope,
     safe_next,
     scope_of,
     viewer_or_none,
@@ -187,21 +188,14 @@ def home(request: Request, viewer: CurrentViewer) -> Response:
 
 
 # --- devices ---------------------------------------------------------------------------------------
-def _device_scope(request: Request, viewer: Viewer) -> Scope:
-    scope = scope_of(request, viewer)
-    if scope is None:
-        raise HTTPException(403, f"role {viewer.principal.role} has no device data")
-    return scope
-
-
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, viewer: CurrentViewer) -> Response:
-    devices = _visible_devices(request, _device_scope(request, viewer))
+    devices = _visible_devices(request, data_scope(request, viewer))
     return render(request, "devices.html", viewer=viewer, devices=devices)
 
 
 @router.get("/devices/rows", response_class=HTMLResponse)
 def devices_rows(request: Request, viewer: CurrentViewer) -> Response:
     """The table body alone, for the htmx refresh of /devices."""
-    devices = _visible_devices(request, _device_scope(request, viewer))
+    devices = _visible_devices(request, data_scope(request, viewer))
     return render(request, "_device_rows.html", viewer=viewer, devices=devices)

@@ -108,3 +108,11 @@ def scope_of(request: Request, viewer: Viewer) -> Scope | None:
         if exc.status_code == 403:
             return None
         raise
+
+
+def data_scope(request: Request, viewer: Viewer) -> Scope:
+    """The scope of a data page; 403 for a role without one (agency), as the device list answers."""
+    scope = scope_of(request, viewer)
+    if scope is None:
+        raise HTTPException(403, f"role {viewer.principal.role} has no device data")
+    return scope

@@ -1,0 +1,185 @@
+"""The device page (/devices/{mn}): header, 48-hour chart of one factor, the explained hour table, the
+device's marks and its last raw packets; /devices/{mn}/latest is the htmx-polled block of latest values.
+
+Every figure comes from the services the JSON API uses (``hourly_view.device_hours``, ``marks_store``,
+``ingest.queries``, ``monitoring.store``): this module only picks and formats.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from envwatch.core.clock import to_china, utcnow
+from envwatch.ingest.queries import PacketQuery, read_devices, read_packets
+from envwatch.monitoring import marks_store
+from envwatch.monitoring.hourly_view import device_hours
+from envwatch.monitoring.marks import mark_codes
+from envwatch.monitoring.store import MeasurementQuery, read_measurements
+from envwatch.registry.schema import device_factors
+from envwatch.web.api.common import engine_of, settings_of
+from envwatch.web.pages.i18n import N_, locale_of, translations
+from envwatch.web.pages.render import render
+from envwatch.web.pages.session import CurrentViewer, data_scope
+
+router = APIRouter(include_in_schema=False)
+
+CHART_HOURS = 48
+PACKETS = 50
+LATEST_WINDOW = timedelta(hours=2)  # real-time values older than this are not "latest" any more
+
+SOURCE_LABELS = {
+    "device": N_("device hour record"),
+    "minutes": N_("from minute records"),
+    "none": N_("nothing received"),
+}
+OUTCOME_LABELS = {"valid": N_("valid"), "invalid": N_("invalid"), "exempt": N_("exempt")}
+
+
+def _device_row(request: Request, device_id: int) -> dict[str, Any]:
+    # the same reader as the device list, so header and list can never disagree
+    row = next(r for r in read_devices(engine_of(request)) if r["id"] == device_id)
+    row["online"] = bool(row["online"])
+    return row
+
+
+def _factors(request: Request, device_id: int, start: datetime, end: datetime) -> list[str]:
+    """Registered factors first, then any other factor the device sent hour records for in the range
+    (devices imported from a plain MN list have no registered factors)."""
+    with engine_of(request).connect() as conn:
+        registered = list(
+            conn.execute(
+                select(device_factors.c.factor)
+                .where(device_factors.c.device_id == device_id)
+                .order_by(device_factors.c.factor)
+            ).scalars()
+        )
+    rows, _cut = read_measurements(engine_of(request), MeasurementQuery(device_id, "hour", start, end))
+    seen = sorted({r["factor"] for r in rows} - set(registered))
+    return registered + seen
+
+
+def _latest(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The newest real-time value of each factor over the last ``LATEST_WINDOW``."""
+    rows, _cut = read_measurements(
+        engine_of(request),
+        MeasurementQuery(device_id, "rtd", now - LATEST_WINDOW, now + timedelta(minutes=5)),
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:  # time order: the last one of a factor wins
+        latest[row["factor"]] = row
+    return [latest[f] for f in sorted(latest)]
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def chart_data(hours: list[dict[str, Any]], factor: str, labels: dict[str, str]) -> str:
+    """The chart's data as JSON for a ``<script type="application/json">`` block (the CSP forbids inline
+    scripts; static/device-chart.js reads it). Invalid hours become shaded areas."""
+    times = [to_china(h["start"]).strftime("%m-%d %H:%M") for h in hours]
+    data = {
+        "factor": factor,
+        "times": times,
+        "values": [_number(h["value"]) for h in hours],
+        "outcomes": [h["outcome"] for h in hours],
+        "invalid": [[times[i], times[i]] for i, h in enumerate(hours) if h["outcome"] == "invalid"],
+        "labels": labels,
+    }
+    # "</" cannot close the script block: escape it (a factor code or label is ours, but be safe)
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _hour_rows(hours: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+    """The hour table, newest first, each reason in the page language (the reasons carry both texts)."""
+    text_key = "zh" if locale == "zh_CN" else "en"
+    out = []
+    for h in reversed(hours):
+        converted = h.get("converted")
+        out.append(
+            {
+                **h,
+                "reason_texts": [r[text_key] or r["en"] for r in h["reasons"]],
+                "converted_value": None if converted is None else converted.get("value"),
+            }
+        )
+    return out
+
+
+def _mark_rows(
+    conn: Any, device_id: int, start: datetime, end: datetime, locale: str
+) -> list[dict[str, Any]]:
+    codes = mark_codes()
+    rows = marks_store.list_marks(conn, device_id, start, end)
+    for row in rows:
+        code = codes.get(row["code"])
+        row["code_name"] = (
+            (code.name_zh if locale == "zh_CN" else code.name_en) if code is not None else row["code"]
+        )
+    return rows
+
+
+@router.get("/devices/{mn}", response_class=HTMLResponse)
+def device_page(request: Request, viewer: CurrentViewer, mn: str, factor: str | None = None) -> Response:
+    scope = data_scope(request, viewer)
+    with engine_of(request).connect() as conn:
+        device_id = scope.device_id(conn, mn)  # 404 for a device out of scope, as for a missing one
+    now = utcnow()
+    end = now
+    start = end - timedelta(hours=CHART_HOURS)
+    scope.require_period(start, end)
+    factors = _factors(request, device_id, start, end)
+    chosen = factor if factor in factors else (factors[0] if factors else None)
+    locale = locale_of(request)
+    hours: list[dict[str, Any]] = []
+    with engine_of(request).connect() as conn:
+        if chosen is not None:
+            hours = device_hours(conn, settings_of(request), device_id, chosen, start, end, now)
+        marks = _mark_rows(conn, device_id, start, end, locale)
+    packets = read_packets(engine_of(request), PacketQuery(mn=mn, limit=PACKETS))
+    return render(
+        request,
+        "device.html",
+        viewer=viewer,
+        device=_device_row(request, device_id),
+        factors=factors,
+        factor=chosen,
+        hours=_hour_rows(hours, locale),
+        n_invalid=sum(1 for h in hours if h["outcome"] == "invalid"),
+        chart=None if chosen is None else chart_data(hours, chosen, _chart_labels(request)),
+        marks=marks,
+        packets=packets,
+        latest=_latest(request, device_id, now),
+        can_mark=scope.can_write("mark"),
+        source_labels=SOURCE_LABELS,
+        outcome_labels=OUTCOME_LABELS,
+        hours_span=CHART_HOURS,
+    )
+
+
+def _chart_labels(request: Request) -> dict[str, str]:
+    """The chart's legend texts in the page language (the JS file has no catalog)."""
+    gettext = translations(locale_of(request)).gettext
+    return {"value": gettext("hourly value"), "invalid": gettext("invalid hour")}
+
+
+@router.get("/devices/{mn}/latest", response_class=HTMLResponse)
+def device_latest(request: Request, viewer: CurrentViewer, mn: str) -> Response:
+    """The latest values and online state alone, for the page's htmx polling."""
+    scope = data_scope(request, viewer)
+    with engine_of(request).connect() as conn:
+        device_id = scope.device_id(conn, mn)
+    return render(
+        request,
+        "_device_latest.html",
+        viewer=viewer,
+        device=_device_row(request, device_id),
+        latest=_latest(request, device_id, utcnow()),
+    )

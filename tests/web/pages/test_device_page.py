@@ -1,0 +1,79 @@
+"""The device page over HTTP: header, hour table with verdicts and reasons, chart data, packets, latest
+values (htmx partial), and the scope (another enterprise's device is 404, as a missing one)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from envwatch.web.app import create_app
+from tests.web.pages.conftest import DATA_HOURS, MN_A, MN_B, MN_LOOSE, SO2, World
+from tests.web.pages.test_pages import login
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings, world.engine)) as c:
+        yield c
+
+
+def _hour_rows(html: str) -> list[tuple[str, str]]:
+    """(outcome, row html) of each row of the hour table, newest first."""
+    body = html.split('id="hours"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr data-start="[^"]+" data-outcome="(\w+)">(.*?)</tr>', body, re.S)
+
+
+def test_device_page_shows_the_explained_hours(client: TestClient) -> None:
+    login(client, "admin1")
+    r = client.get(f"/devices/{MN_A}")
+    assert r.status_code == 200, r.text
+    assert "甲化工有限公司" in r.text and MN_A in r.text and "在线" in r.text
+    rows = _hour_rows(r.text)
+    assert len(rows) == 48  # the last 48 whole hours, all judged
+    newest, *older = rows
+    # the newest hour was sent with flag C: invalid, the reason in Chinese from the reason itself
+    assert newest[0] == "invalid" and "数据标识C" in newest[1] and "设备小时数据" in newest[1]
+    assert [o for o, _ in older[: DATA_HOURS - 1]] == ["valid"] * (DATA_HOURS - 1)
+    assert "未收到小时或分钟数据" in older[DATA_HOURS][1]  # before the data: nothing received
+    chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', r.text, re.S).group(1))  # type: ignore[union-attr]
+    assert chart["factor"] == SO2 and len(chart["values"]) == 48 and chart["values"][-1] == 11.5
+    assert chart["outcomes"].count("invalid") == len(chart["invalid"]) == 48 - (DATA_HOURS - 1)
+    # the last packets (one per stored record) and the latest real-time value
+    assert r.text.count('<tr data-packet="') == DATA_HOURS + 1
+    assert 'data-factor="a21026"' in r.text and "12.3" in r.text
+
+
+def test_device_page_in_english_uses_the_english_reasons(client: TestClient) -> None:
+    login(client, "admin1")
+    client.cookies.set("lang", "en")
+    newest = _hour_rows(client.get(f"/devices/{MN_A}").text)[0][1]
+    assert "invalid" in newest and "数据标识" not in newest and "device hour record" in newest
+
+
+def test_latest_values_partial(client: TestClient) -> None:
+    login(client, "ent_a")
+    r = client.get(f"/devices/{MN_A}/latest", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert 'id="latest"' in r.text and 'hx-trigger="every 30s"' in r.text and "<html" not in r.text
+
+
+def test_device_without_data_says_so(client: TestClient) -> None:
+    login(client, "admin1")
+    r = client.get(f"/devices/{MN_LOOSE}")
+    assert r.status_code == 200 and 'id="no-factors"' in r.text and 'id="chart"' not in r.text
+
+
+@pytest.mark.parametrize("path", [f"/devices/{MN_B}", f"/devices/{MN_B}/latest", "/devices/NOSUCHMN"])
+def test_out_of_scope_device_is_not_found(client: TestClient, path: str) -> None:
+    login(client, "ent_a")
+    r = client.get(path)
+    assert r.status_code == 404 and "未找到" in r.text and "乙热电" not in r.text
+
+
+def test_devices_list_links_to_the_device_page(client: TestClient) -> None:
+    login(client, "ent_a")
+    assert f'href="/devices/{MN_A}"' in client.get("/devices").text
