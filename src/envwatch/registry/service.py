@@ -52,13 +52,18 @@ def changed_values(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[s
 # ---- enterprises ----
 
 
-def _credit_code_taken(conn: Connection, code: str, but: int | None = None) -> None:
-    query = select(enterprises.c.id, enterprises.c.name).where(enterprises.c.credit_code == code)
+def credit_code_taken(conn: Connection, table: Table, what: str, code: str, but: int | None = None) -> None:
+    """Conflict when another row of ``table`` (enterprises, operators) has the credit code ``code``."""
+    query = select(table.c.id, table.c.name).where(table.c.credit_code == code)
     if but is not None:
-        query = query.where(enterprises.c.id != but)
+        query = query.where(table.c.id != but)
     other = conn.execute(query).first()
     if other is not None:
-        raise Conflict(f"credit code {code} is already registered for enterprise {other.id} ({other.name})")
+        raise Conflict(f"credit code {code} is already registered for {what} {other.id} ({other.name})")
+
+
+def _credit_code_taken(conn: Connection, code: str, but: int | None = None) -> None:
+    credit_code_taken(conn, enterprises, "enterprise", code, but)
 
 
 def create_enterprise(conn: Connection, data: EnterpriseIn, now: datetime) -> dict[str, Any]:

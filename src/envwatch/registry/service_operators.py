@@ -11,18 +11,21 @@ from sqlalchemy import Connection, insert, or_, select, update
 from envwatch.core.errors import Conflict, InvalidInput
 from envwatch.registry.models import ContractIn, OperatorIn
 from envwatch.registry.schema import contracts, operators, outlets
-from envwatch.registry.service import as_dict, changed_values, get_enterprise, get_outlet, get_row, merged
+from envwatch.registry.service import (
+    as_dict,
+    changed_values,
+    credit_code_taken,
+    get_enterprise,
+    get_outlet,
+    get_row,
+    merged,
+)
 
 # ---- operators ----
 
 
 def _credit_code_taken(conn: Connection, code: str, but: int | None = None) -> None:
-    query = select(operators.c.id, operators.c.name).where(operators.c.credit_code == code)
-    if but is not None:
-        query = query.where(operators.c.id != but)
-    other = conn.execute(query).first()
-    if other is not None:
-        raise Conflict(f"credit code {code} is already registered for operator {other.id} ({other.name})")
+    credit_code_taken(conn, operators, "operator", code, but)
 
 
 def create_operator(conn: Connection, data: OperatorIn, now: datetime) -> dict[str, Any]:
