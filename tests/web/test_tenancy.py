@@ -205,7 +205,7 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
             with sqlite_engine.begin() as conn:
                 t.mark_attachment_id = add_mark_attachment(
                     conn,
-                    BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes),
+                    BlobStore.from_settings(settings),
                     t.mark_id,
                     filename="proof.txt",
                     content=b"proof",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envwatch.core.errors import InvalidInput, NotFound
+from envwatch.core.settings import Settings
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -31,6 +32,11 @@ class BlobStore:
     def __init__(self, root: Path, *, max_bytes: int = 50 * 1024 * 1024) -> None:
         self.root = root
         self.max_bytes = max_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BlobStore:
+        """The platform's store: ``<data_dir>/blobs``, files up to ``max_attachment_bytes``."""
+        return cls(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes)
 
     def path_of(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):

@@ -16,14 +16,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from envwatch.core.settings import Settings
-from envwatch.monitoring.day_counts import day_start
+from envwatch.monitoring.day_counts import day_start, hour_floor
 from envwatch.monitoring.explain import explain_cross_check, explain_day, explain_verdict
 from envwatch.monitoring.hourly_view import (
     HourView,
     _by_time,
     _decimal,
     _device,
-    _floor_hour,
     _hours,
     _marks,
     _read,
@@ -64,7 +63,7 @@ def device_days(
     check_days(first_day, last_day)
     start, end = day_start(first_day), day_start(last_day + timedelta(days=1))
     device = _device(conn, device_id)
-    last = min(end, _floor_hour(now))
+    last = min(end, hour_floor(now))
     # the marks of the whole days: the device's day records are judged over their full day
     marks = _marks(conn, settings, device_id, start, end)
     views: list[HourView] = []

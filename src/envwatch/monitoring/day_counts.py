@@ -85,6 +85,11 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=CHINA_TZ).astimezone(UTC)
 
 
+def hour_floor(moment: datetime) -> datetime:
+    """The start of the clock hour holding ``moment`` (UTC and China time share hour boundaries)."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def china_day(moment: datetime) -> date:
     return moment.astimezone(CHINA_TZ).date()
 

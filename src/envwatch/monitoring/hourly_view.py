@@ -41,7 +41,7 @@ from envwatch.monitoring.conversions import (
     dry_basis,
     standard_dry_concentration,
 )
-from envwatch.monitoring.day_counts import DAY, HOUR, china_day, day_start, read_device_records
+from envwatch.monitoring.day_counts import DAY, HOUR, china_day, day_start, hour_floor, read_device_records
 from envwatch.monitoring.explain import (
     explain_converted,
     explain_cross_check,
@@ -184,12 +184,8 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if exact is None else Decimal(exact)
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
+    floor = hour_floor(moment)
     return floor if floor == moment else floor + HOUR
 
 
@@ -288,7 +284,7 @@ def _check_range(start: datetime, end: datetime, now: datetime) -> tuple[datetim
             f"the range is longer than {MAX_DAYS} days: ask for at most {MAX_DAYS} days at once"
         )
     # whole clock hours (China is UTC+8, so its hours are UTC hours); an hour not over yet is not judged
-    return _floor_hour(start), min(_ceil_hour(end), _floor_hour(now))
+    return hour_floor(start), min(_ceil_hour(end), hour_floor(now))
 
 
 def _hour_minutes(data: _Data, factor: str, hour: datetime) -> list[MinuteValue]:

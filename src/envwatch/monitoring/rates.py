@@ -44,6 +44,7 @@ from envwatch.monitoring.day_counts import (
     bits_of,
     china_day,
     day_start,
+    hour_floor,
     refresh_day_counts,
 )
 from envwatch.monitoring.derived_schema import factor_day_hours
@@ -158,7 +159,7 @@ def compute_rates(
     """Rates of every group in ``query`` as plain dicts (rates are percentages with two decimals)."""
     query.check()
     refresh_day_counts(engine, settings, now)
-    start, end = day_start(query.first), min(day_start(query.last + DAY), _hour_floor(now))
+    start, end = day_start(query.first), min(day_start(query.last + DAY), hour_floor(now))
     with engine.connect() as conn:
         fleet = _devices(conn, query.mns, query.device_ids)
         rated = _rated_factors(conn, settings, fleet)
@@ -317,7 +318,7 @@ def _coverage(intervals: Iterable[tuple[datetime, datetime]]) -> dict[datetime, 
             merged.append([s, e])
     covered: dict[datetime, timedelta] = defaultdict(timedelta)
     for s, e in merged:
-        hour = _hour_floor(s)
+        hour = hour_floor(s)
         while hour < e:
             covered[hour] += min(e, hour + HOUR) - max(s, hour)
             hour += HOUR
@@ -518,10 +519,6 @@ def _threshold_flags(row: RateRow, query: RateQuery, settings: Settings) -> list
 
 
 # --- time ------------------------------------------------------------------------------------------
-def _hour_floor(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def _elapsed_hours(day: date, now: datetime) -> int:
     """Hours of ``day`` (China time) that have ended by ``now``: 24 for past days, fewer today."""
     return max(0, min(24, int((now - day_start(day)) / HOUR)))

@@ -71,8 +71,7 @@ def _calendar(request: Request) -> WorkdayCalendar:
 
 
 def _blobs(request: Request) -> BlobStore:
-    settings = settings_of(request)
-    return BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes)
+    return BlobStore.from_settings(settings_of(request))
 
 
 def _time(name: str, text: str) -> datetime:

@@ -220,8 +220,7 @@ def review(request: Request, mark_id: int, body: ReviewIn, scope: CurrentScope) 
 
 
 def _blobs(request: Request) -> BlobStore:
-    settings = settings_of(request)
-    return BlobStore(settings.data_dir / "blobs", max_bytes=settings.max_attachment_bytes)
+    return BlobStore.from_settings(settings_of(request))
 
 
 @router.get("/{mark_id}/attachments/{attachment_id}", summary="Download an attachment of a mark")
