@@ -57,7 +57,7 @@ I18N := src/envwatch/web/i18n
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project envwatch \
 		--copyright-holder "envwatch contributors" -o $(I18N)/messages.pot .
-	$(BIN)/pybabel update -D messages -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --width 110
+	$(BIN)/pybabel update -D messages -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --no-fuzzy-matching --width 110
 	$(BIN)/pybabel compile -D messages -d $(I18N) --statistics
 
 bench: $(STAMP)

@@ -239,6 +239,23 @@ class Settings(BaseSettings):
         description="API token of the admin; unset means one is generated in <data_dir>/admin_token",
     )
 
+    # --- pages: the regional map (web.pages.region, docs/web.md "Map") ----------------------------------
+    map_tiles_url: str = Field(
+        default="",
+        pattern=r"^(|https?://[^\s\"']+)$",
+        description="basemap tile URL template, e.g. an approved provider's https://…/{z}/{x}/{y}.png; empty "
+        "= no basemap (outlets on a plain coordinate grid, works without the internet). Its origin is added "
+        "to the pages' Content-Security-Policy img-src",
+    )
+    map_tiles_attribution: str = Field(
+        default="", description="attribution (and 审图号) shown under the map when tiles are used"
+    )
+    map_boundaries_file: Path | None = Field(
+        default=None,
+        description="GeoJSON of region boundaries (the deployment's own, approved map data) drawn under the "
+        "outlets; unset = none",
+    )
+
     # --- working-day calendar (工作日, core.workdays) ------------------------------------------------
     extra_holidays: list[date] = Field(
         default_factory=list,

@@ -27,8 +27,10 @@ from envwatch.web.api import (
     registry_devices,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
+from envwatch.web.pages import admin as admin_pages
 from envwatch.web.pages import device as device_page
 from envwatch.web.pages import errors as page_errors
+from envwatch.web.pages import filings_page, outlets, public, region
 from envwatch.web.pages import marks as marks_page
 from envwatch.web.pages import rates as rates_page
 from envwatch.web.pages import routes as pages
@@ -82,5 +84,10 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(device_page.router)
     app.include_router(rates_page.router)
     app.include_router(marks_page.router)
+    app.include_router(region.router)
+    app.include_router(outlets.router)
+    app.include_router(filings_page.router)
+    app.include_router(public.router)
+    app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -128,15 +129,10 @@ def _measurements(conn: Any, device_id: int, now: Any) -> None:
         )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    # cookie_secure off: the test server is plain http on 127.0.0.1 (production default stays on)
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("pages") / "var", cookie_secure=False, _env_file=None
-    )  # type: ignore[call-arg]
-    engine = make_engine(settings)
-    upgrade(engine)
-    ent_a, ent_b = populate(engine)
+@contextmanager
+def serving(settings: Settings, engine: Engine) -> Iterator[str]:
+    """The app on ``engine`` under uvicorn on a free port of 127.0.0.1, in a thread; yields its base URL.
+    Test packages with a world of their own (tests/web/pages/*/conftest.py) start theirs with this."""
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
@@ -149,9 +145,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
-    yield World(f"http://127.0.0.1:{port}", settings, engine, ent_a, ent_b)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def page_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test world; cookie_secure off: the test server is plain http on 127.0.0.1 (the
+    production default stays on)."""
+    return Settings(data_dir=data_dir, cookie_secure=False, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = page_settings(tmp_path_factory.mktemp("pages") / "var")
+    engine = make_engine(settings)
+    upgrade(engine)
+    ent_a, ent_b = populate(engine)
+    with serving(settings, engine) as url:
+        yield World(url, settings, engine, ent_a, ent_b)
     engine.dispose()
 
 

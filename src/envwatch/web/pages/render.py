@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -19,15 +20,30 @@ from envwatch.web.pages.i18n import N_
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 # Same-origin only: the pages must work without the internet, and this makes the browser refuse any
-# script, style or image from elsewhere (a forgotten CDN link fails visibly in the browser tests).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+# script, style or image from elsewhere (a forgotten CDN link fails visibly in the browser tests). The one
+# exception is a configured basemap's tile server (settings.map_tiles_url), allowed for images only.
+_CSP = (
+    "default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+
+
+@cache
+def security_headers(map_tiles_url: str = "") -> dict[str, str]:
+    """The headers of every page; ``map_tiles_url`` (a tile URL template) adds its origin to img-src."""
+    tiles = ""
+    if map_tiles_url:
+        parts = urlsplit(map_tiles_url)
+        # a {s} subdomain placeholder becomes a wildcard host (a.tile…, b.tile…)
+        tiles = " " + f"{parts.scheme}://{parts.netloc}".replace("{s}", "*")
+    return {
+        "Content-Security-Policy": _CSP.format(tiles=tiles),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+SECURITY_HEADERS = security_headers()
 
 
 @dataclass(frozen=True)
@@ -46,9 +62,15 @@ DATA_ROLES = ALL_ROLES - {"agency"}  # roles with a scope (web.scope.SCOPED_ROLE
 # dashboard) add one line here each; docs/web.md says how.
 NAV: tuple[NavItem, ...] = (
     NavItem("/home", N_("Overview"), ALL_ROLES),
+    NavItem("/region", N_("Region"), frozenset({"admin", "regulator"})),
+    NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
     NavItem("/marks", N_("Marks"), DATA_ROLES),
+    NavItem("/filings", N_("Filings"), DATA_ROLES),
+    NavItem("/disclosure", N_("Public disclosure"), frozenset({"admin", "enterprise"})),
+    NavItem("/admin/registry", N_("Registry"), frozenset({"admin"})),
+    NavItem("/admin/users", N_("Users"), frozenset({"admin"})),
 )
 
 ROLE_LABELS = {
@@ -105,4 +127,5 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    headers = security_headers(request.app.state.settings.map_tiles_url)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
