@@ -523,60 +523,34 @@ def demo(
     http_port: HttpPort = None,
     devices_2017: Annotated[int, typer.Option(min=0)] = 8,
     devices_2025: Annotated[int, typer.Option(min=0)] = 4,
-    interval: Annotated[float, typer.Option(min=0.5, help="seconds between real-time packets")] = 5.0,
+    interval: Annotated[float, typer.Option(min=0.5, help="seconds between real-time packets")] = 10.0,
 ) -> None:
-    """``serve`` plus a demo registry and built-in simulated devices feeding it."""
+    """``serve`` plus the demo world (envwatch.demo): a registry, a user per role, simulated devices
+    feeding the gateway, and a week of their history requested through it."""
+    from envwatch import demo as world
     from envwatch.core.clock import utcnow
     from envwatch.ingest.simulator import demo_devices, run_simulation
-    from envwatch.registry.store import import_devices_file
 
     _logging()
     settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port)
     sims = demo_devices(devices_2017, "2017", seed=1) + demo_devices(devices_2025, "2025", seed=2)
-    csv_path = settings.data_dir / "demo-devices.csv"
-    write_registry_csv(csv_path, sims)
     engine = _prepare(settings)
-    result = import_devices_file(engine, csv_path, utcnow())
+    now = utcnow()
+    report = world.install_registry(engine, settings.data_dir, sims, now)
+    typer.echo(f"demo registry ({settings.data_dir / 'demo-registry.xlsx'}): {'; '.join(report.lines())}")
+    queued = world.request_history(engine, sims, now)
+    typer.echo(f"history requests queued (hours of the past {world.HISTORY_DAYS} days, 补传): {queued}")
+    users = world.install_users(engine, settings.data_dir, now, settings.password_min_length)
     typer.echo(
-        f"demo registry ({csv_path}): {result.created} created, {result.unchanged + result.updated} kept"
+        f"pages: http://127.0.0.1:{settings.http_port}/login — demo users (passwords kept in "
+        f"{settings.data_dir / 'demo-passwords'}):"
     )
-    password = _demo_admin(engine, settings)
-    typer.echo(
-        f"pages: http://127.0.0.1:{settings.http_port}/login (user admin, password {password}; "
-        f"kept in {settings.data_dir / 'demo-admin-password'})"
-    )
+    for username, role, password in users:
+        typer.echo(f"  {username:<14} {role:<12} {password}")
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )
     _run(_serve(settings, gateway=True, web=True, extra=[simulation]))
-
-
-def _demo_admin(engine: Any, settings: Settings) -> str:
-    """The demo's page login: user ``admin`` with a random password kept (mode 0600) in the data directory,
-    created on the first demo run. A real installation creates its users with ``envwatch users add``."""
-    import secrets
-
-    from envwatch.core.clock import utcnow
-    from envwatch.web.accounts.store import create_user, user_for_login
-
-    path = settings.data_dir / "demo-admin-password"
-    with engine.begin() as conn:
-        if user_for_login(conn, "admin") is not None and path.exists():
-            return path.read_text().strip()
-        if user_for_login(conn, "admin") is not None:
-            return "(set before; see envwatch users)"
-        password = secrets.token_urlsafe(12)
-        create_user(
-            conn,
-            "admin",
-            password,
-            {"role": "admin", "display_name": "演示管理员"},
-            utcnow(),
-            min_password_length=settings.password_min_length,
-        )
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return password
 
 
 if __name__ == "__main__":  # pragma: no cover
