@@ -319,6 +319,25 @@ def test_numeric_cells_and_chinese_headers(engine: Engine, tmp_path: Path) -> No
     assert (str(f.range_high), str(f.detection_limit), f.rated) == ("0.3", "35.5", 0)
 
 
+def test_empty_cells_of_fields_with_a_default_take_the_default(engine: Engine, tmp_path: Path) -> None:
+    """A blank 重点排污单位级别, 报送基准 or 计入有效传输率 cell (a filled-in template) means the default;
+    blank text cells still clear."""
+    path = _workbook(
+        tmp_path / "blank.xlsx",
+        {
+            "enterprises": [["credit_code", "name", "region_code", "attention_level", "industry"], [ENT, "空白", "350102", None, ""]],
+            "devices": [["mn", "pw", "name", "kind", "protocol", "enterprise", "outlet"], ["88888880000002", "123456", "d", "gas", "2017", "e", "o"]],
+            "device_factors": [["mn", "factor", "rated", "basis"], ["88888880000002", "a21026", "", ""]],
+        },
+    )  # fmt: skip
+    import_registry(engine, path, NOW)
+    with engine.connect() as c:
+        e = c.execute(select(enterprises)).one()
+        f = c.execute(select(device_factors)).one()
+    assert (e.attention_level, e.industry) == ("other", "")
+    assert (f.rated, f.basis) == (1, "standard_dry")
+
+
 def test_cell_text_refuses_lossy_numbers() -> None:
     with pytest.raises(ValueError, match="may have lost digits"):
         cell_text(1.0000000000000001e23, "General", "code")

@@ -96,7 +96,18 @@ def present_columns(sheets: Mapping[str, SheetRows], name: str) -> set[str]:
 
 
 def model_fields(row: Mapping[str, str], model: type[Any], drop: Iterable[str] = ()) -> dict[str, str]:
-    return {k: v for k, v in row.items() if k in model.model_fields and k not in drop}
+    """The row's cells that ``model`` takes. An empty cell of a field whose default is a real value
+    (重点排污单位级别 ``other``, 报送基准 ``standard_dry``, 计入有效传输率 ``true``) means that default, as an
+    absent cell would: an empty text can never be valid there, and a filled-in template often leaves such
+    cells blank. Empty cells of text and optional fields still clear them."""
+    fields = model.model_fields
+    return {
+        k: v
+        for k, v in row.items()
+        if k in fields
+        and k not in drop
+        and not (v == "" and not fields[k].is_required() and fields[k].default not in ("", None))
+    }
 
 
 def check_sheets(conn: Connection, sheets: Mapping[str, SheetRows], problems: Problems) -> Plan:
