@@ -22,6 +22,7 @@ def target_metadata() -> MetaData:
     from envwatch.monitoring import derived_schema as _derived  # noqa: F401
     from envwatch.monitoring import marks_schema as _marks  # noqa: F401
     from envwatch.monitoring import schema as _monitoring  # noqa: F401
+    from envwatch.registry import disclosure_schema as _disclosure  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
     from envwatch.web.accounts import schema as _accounts  # noqa: F401
 

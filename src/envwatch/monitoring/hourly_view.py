@@ -21,8 +21,9 @@ reads a clock: ``now`` is passed in. Hours that are not over at ``now`` are not 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -66,7 +67,7 @@ from envwatch.monitoring.validity import (
 from envwatch.registry.schema import device_factors, devices
 from envwatch.registry.service_limits import limits_in_force
 
-__all__ = ["MAX_DAYS", "HourView", "check_days", "device_hours", "hour_views"]
+__all__ = ["MAX_DAYS", "HourView", "check_days", "device_hours", "hour_views", "hour_views_for_factors"]
 
 MAX_DAYS = 31  # one month at most per request: 744 hours, ~45 000 minute records per factor
 
@@ -167,12 +168,20 @@ def _device(conn: Connection, device_id: int) -> _Device:
 
 
 def _by_time(
-    conn: Connection, device_id: int, kind: str, start: datetime, end: datetime
+    conn: Connection,
+    device_id: int,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    rows: Counter[datetime] | None = None,
 ) -> dict[datetime, dict[str, dict[str, str]]]:
     """{data_time: {factor: fields}}; of the parts of one DataTime a factor's first part wins, as in the
-    readers (later parts only add factors the first packet lacked)."""
+    readers (later parts only add factors the first packet lacked). ``rows`` counts the records read by
+    clock hour (a cache checks with it that an hour's records are still the same)."""
     out: dict[datetime, dict[str, dict[str, str]]] = {}
     for record in read_device_records(conn, device_id, kind, start, end):
+        if rows is not None:
+            rows[record.data_time.replace(minute=0, second=0, microsecond=0)] += 1
         merged = out.setdefault(record.data_time, {})
         for code, fields in record.factors.items():
             merged.setdefault(code, fields)
@@ -189,14 +198,24 @@ def _ceil_hour(moment: datetime) -> datetime:
     return floor if floor == moment else floor + HOUR
 
 
+def minute_gcd(times: Iterable[datetime], step: int = 3600) -> int:
+    """The greatest common divisor (seconds) of the records' offsets in their hours, starting from ``step``
+    (gcd is associative: a cache can fold in the minutes of new hours without re-reading the old ones)."""
+    for moment in times:
+        step = math.gcd(step, moment.minute * 60 + moment.second)
+    return step
+
+
+def interval_of(step: int) -> timedelta:
+    """A :func:`minute_gcd` taken to the longest standard step (10, 5, 1 min) it is a multiple of."""
+    return timedelta(seconds=next((s for s in _MINUTE_STEPS if step % s == 0), step))
+
+
 def _minute_interval(times: Iterable[datetime]) -> timedelta:
     """The minute-data step: the greatest common divisor of the records' offsets in their hours, taken to
     the longest standard step (10, 5, 1 min) it is a multiple of. Read over the whole range, so one hour
     with a single record does not pass for 10-minute data when the device sends every minute."""
-    step = 3600
-    for moment in times:
-        step = math.gcd(step, moment.minute * 60 + moment.second)
-    return timedelta(seconds=next((s for s in _MINUTE_STEPS if step % s == 0), step))
+    return interval_of(minute_gcd(times))
 
 
 # --- hours --------------------------------------------------------------------------------------------
@@ -216,6 +235,13 @@ class _Data:
     reference_o2: dict[date, dict[str, Decimal]]  # China day → factor → 基准氧含量
     bases: dict[str, str]  # factor → how the device reports it (registered factors only)
     pressure_unit: PressureUnit  # of the flue-gas pressure a01013, from its registered unit
+    # False: an hour the device sent is not also rebuilt from its minutes (no ``computed``/``check``): its
+    # verdict and value never depend on them, and rebuilding is most of the work (60 minute verdicts)
+    cross_checks: bool = True
+    rows: Counter[datetime] = field(default_factory=Counter)  # hour and minute records per clock hour
+    # the plain hours already built, by (factor, hour): the O2 and flue-gas hours are shared by every
+    # factor converted with them, and by every factor of one multi-factor read
+    plain: dict[tuple[str, datetime], HourView] = field(default_factory=dict)
 
 
 def _marks(
@@ -232,9 +258,15 @@ def _read(
     start: datetime,
     end: datetime,
     marks: list[MarkSpan] | None = None,
+    *,
+    interval: timedelta | None = None,
+    cross_checks: bool = True,
 ) -> _Data:
+    """Everything [start, end) needs. ``interval`` overrides the minute step read off this range (a cache
+    that extends a longer range passes the step of the whole range)."""
     device_id = device.id
-    minutes = _by_time(conn, device_id, "minute", start, end)
+    rows: Counter[datetime] = Counter()
+    minutes = _by_time(conn, device_id, "minute", start, end, rows)
     f = device_factors.c
     factors = {
         r.factor: (r.basis, r.unit)
@@ -254,13 +286,15 @@ def _read(
         device=device,
         start=start,
         end=end,
-        hours=_by_time(conn, device_id, "hour", start, end),
+        hours=_by_time(conn, device_id, "hour", start, end, rows),
         minutes=minutes,
-        interval=_minute_interval(minutes),
+        interval=_minute_interval(minutes) if interval is None else interval,
         marks=_marks(conn, settings, device_id, start, end) if marks is None else marks,
         reference_o2=references,
         bases={f: b for f, (b, _) in factors.items()},
         pressure_unit="Pa" if factors.get(PRESSURE, ("", ""))[1].strip().lower() == "pa" else "kPa",
+        cross_checks=cross_checks,
+        rows=rows,
     )
 
 
@@ -317,10 +351,19 @@ def _missing_reasons(kind: Kind, reasons: tuple[Reason, ...]) -> tuple[Reason, .
 
 
 def _plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) -> HourView:
+    """The hour of ``factor`` without conversion (built once per read: :attr:`_Data.plain`)."""
+    key = (factor, hour)
+    view = data.plain.get(key)
+    if view is None:
+        view = data.plain[key] = _build_plain_hour(data, settings, factor, hour)
+    return view
+
+
+def _build_plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) -> HourView:
     """The hour of ``factor`` without conversion: its source, value, verdict and cross-check."""
     kind = data.device.kind
     sent = data.hours.get(hour, {}).get(factor)
-    minutes = _hour_minutes(data, factor, hour)
+    minutes = [] if sent is not None and not data.cross_checks else _hour_minutes(data, factor, hour)
     computed = (
         hour_from_minutes(kind, factor, minutes, data.marks, hour, settings, interval=data.interval)
         if minutes
@@ -458,6 +501,31 @@ def hour_views(
     if first >= last:
         return []
     return _hours(_read(conn, settings, device, first, last), settings, factor)
+
+
+def hour_views_for_factors(
+    conn: Connection,
+    settings: Settings,
+    device_id: int,
+    factors: Iterable[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    cross_checks: bool = True,
+) -> dict[str, list[HourView]]:
+    """:func:`hour_views` of several factors of one device: the records, marks and limits are read once
+    and the shared hours (O2 for 折算, flue-gas parameters) built once; each list is what
+    ``hour_views`` returns for that factor. ``cross_checks=False`` leaves out the hour rebuilt from
+    minutes next to a device hour (``computed`` and ``check`` None): verdicts and values are the same,
+    for callers that only judge (the overview's 今日超标)."""
+    wanted = list(dict.fromkeys(factors))
+    first, last = _check_range(start, end, now)
+    device = _device(conn, device_id)
+    if first >= last:
+        return {factor: [] for factor in wanted}
+    data = _read(conn, settings, device, first, last, cross_checks=cross_checks)
+    return {factor: _hours(data, settings, factor) for factor in wanted}
 
 
 def device_hours(

@@ -1,4 +1,4 @@
-"""Effective transmission rate (有效传输率) per factor, device, outlet, enterprise or region.
+"""Effective transmission rate (有效传输率) per factor, device, outlet, enterprise, region or operator.
 
 Definition (标记规则; monitoring-rules §4, ETR-01/02), counted on **hourly records per factor**:
 
@@ -15,6 +15,11 @@ HJ 75 threshold; ``validity.mark_decides``, the rule the explanations use too). 
 its rates, and the same counts with only on-time data (the real-time rate 即时; the main figures are the
 completed rate 补全, after late back-fill).
 
+Grouped by operator (运维单位), a device belongs to the operator whose contract in force on the query's last
+day covers its outlet or, failing that, its whole enterprise (an outlet contract is the more specific one;
+of several alike, the one that started last, then the newest row); devices without one form the
+"(no operator)" group.
+
 Thresholds flagged: SX-30.7 (quarter < 90 %), SX-30.6 (month < 90 % with ≥ 3 faults), CS-4.3.2.1
 (< 95 %, the certified operator's line); all three are settings.
 """
@@ -23,13 +28,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, select, type_coerce
+from sqlalchemy import Connection, Engine, String, or_, select, type_coerce
 
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
@@ -52,9 +57,11 @@ from envwatch.monitoring.hourly_view import hour_views
 from envwatch.monitoring.marking import MarkEffect, MarkSpan
 from envwatch.monitoring.marks_store import deciding_marks
 from envwatch.monitoring.validity import Outcome, mark_decides
-from envwatch.registry.schema import device_factors, devices, enterprises, outlets
+from envwatch.registry.schema import contracts, device_factors, devices, enterprises, operators, outlets
 
-GROUPS = ("factor", "device", "outlet", "enterprise", "region")
+OPERATOR_GROUP = "operator"  # by the operator in charge on the query's last day (运维单位)
+GROUPS = ("factor", "device", "outlet", "enterprise", "region", OPERATOR_GROUP)
+NO_OPERATOR = "(no operator)"
 FAULT_CODE = "fault"
 
 
@@ -151,6 +158,8 @@ class _Device:
     enterprise_id: int | None
     enterprise: str
     region_code: str
+    operator_id: int | None = None  # filled for the operator group only
+    operator: str = NO_OPERATOR
 
 
 def compute_rates(
@@ -162,6 +171,8 @@ def compute_rates(
     start, end = day_start(query.first), min(day_start(query.last + DAY), hour_floor(now))
     with engine.connect() as conn:
         fleet = _devices(conn, query.mns, query.device_ids)
+        if query.group == OPERATOR_GROUP:
+            fleet = _with_operators(conn, fleet, query.last)
         rated = _rated_factors(conn, settings, fleet)
         spans = _marks(conn, settings, [d.id for d in fleet], start, end)
         per_day = _day_counts(conn, [d.id for d in fleet], query.first, query.last)
@@ -230,6 +241,32 @@ def _devices(
     if device_ids is not None:
         fleet = [dev for dev in fleet if dev.id in device_ids]
     return fleet
+
+
+def _with_operators(conn: Connection, fleet: Sequence[_Device], day: date) -> list[_Device]:
+    """The fleet with each device's operator on ``day``: the contract in force covering its outlet, else
+    one covering its whole enterprise; of several alike the one that started last (then the newest row)."""
+    c = contracts.c
+    in_force = (
+        select(c.operator_id, operators.c.name, c.enterprise_id, c.outlet_id)
+        .join(operators, operators.c.id == c.operator_id)
+        .where(c.valid_from <= day, or_(c.valid_to.is_(None), c.valid_to >= day))
+        .order_by(c.valid_from, c.id)
+    )
+    by_outlet: dict[int, tuple[int, str]] = {}
+    by_enterprise: dict[int, tuple[int, str]] = {}
+    for row in conn.execute(in_force):  # in start order: a later contract overwrites an earlier one
+        if row.outlet_id is None:
+            by_enterprise[row.enterprise_id] = (row.operator_id, row.name)
+        else:
+            by_outlet[row.outlet_id] = (row.operator_id, row.name)
+    out = []
+    for dev in fleet:
+        found = (dev.outlet_id is not None and by_outlet.get(dev.outlet_id)) or (
+            dev.enterprise_id is not None and by_enterprise.get(dev.enterprise_id)
+        )
+        out.append(replace(dev, operator_id=found[0], operator=found[1]) if found else dev)
+    return out
 
 
 def _rated_factors(conn: Connection, settings: Settings, fleet: Sequence[_Device]) -> dict[int, list[str]]:
@@ -444,6 +481,8 @@ def _qc_exemption(c: Counts, qc: int) -> None:
 def _key(query: RateQuery, device: _Device, factor: str) -> dict[str, Any]:
     if query.group == "region":
         return {"region_code": device.region_code[: query.region_level] or None}
+    if query.group == OPERATOR_GROUP:
+        return {"operator_id": device.operator_id, "operator": device.operator}
     enterprise = {"enterprise_id": device.enterprise_id, "enterprise": device.enterprise}
     if query.group == "enterprise":
         return enterprise

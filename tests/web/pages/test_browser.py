@@ -134,7 +134,9 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
     page = phone.page
     phone.go("/")
     phone.login("ent_a")
-    assert phone.path() == "/home"  # "/" sends the role to its start page
+    assert phone.path() == "/outlets"  # "/" sends the role to its start page (routes.START_PAGE)
+    assert "甲化工有限公司" in page.locator("main").inner_text()
+    phone.go("/home")
     assert "甲化工有限公司" in page.locator("#scope").inner_text()
     assert page.locator("#n-devices").inner_text() == "1"
     assert page.locator("#n-online").inner_text() == "1"

@@ -44,7 +44,7 @@ _MULTIPART_SLACK = 16 * 1024
 _MAX_LIST = 10000
 
 
-def _visible(request: Request, scope: Scope, filing_id: int) -> None:
+def visible_filing(request: Request, scope: Scope, filing_id: int) -> None:
     """404 for a filing outside the scope, exactly as for a missing one."""
     with engine_of(request).connect() as conn:
         scope.require_filing(conn, filing_id)
@@ -66,11 +66,11 @@ class StepIn(BaseModel):
     note: str = ""
 
 
-def _calendar(request: Request) -> WorkdayCalendar:
+def workday_calendar(request: Request) -> WorkdayCalendar:
     return WorkdayCalendar.from_settings(settings_of(request))
 
 
-def _blobs(request: Request) -> BlobStore:
+def blob_store(request: Request) -> BlobStore:
     return BlobStore.from_settings(settings_of(request))
 
 
@@ -114,7 +114,7 @@ def create_filing(request: Request, body: FilingIn, scope: CurrentScope) -> dict
         created_by=scope.principal.name,
         now=now,
     )
-    return _filing_out(service.get_filing(engine_of(request), row["id"], now, _calendar(request)))
+    return _filing_out(service.get_filing(engine_of(request), row["id"], now, workday_calendar(request)))
 
 
 @router.get("", summary="Filings with their deadline status now (SX-14, SX-15)")
@@ -127,7 +127,7 @@ def list_filings(
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_LIST)] = 1000,
 ) -> list[dict[str, Any]]:
-    now, calendar = utcnow(), _calendar(request)
+    now, calendar = utcnow(), workday_calendar(request)
     if scope.enterprise_ids is None:
         rows = service.list_filings(
             engine_of(request),
@@ -164,8 +164,8 @@ def list_filings(
 
 @router.get("/{filing_id}", summary="One filing with its steps, attachments and deadline status")
 def get_filing(request: Request, filing_id: int, scope: CurrentScope) -> dict[str, Any]:
-    _visible(request, scope, filing_id)
-    return _filing_out(service.get_filing(engine_of(request), filing_id, utcnow(), _calendar(request)))
+    visible_filing(request, scope, filing_id)
+    return _filing_out(service.get_filing(engine_of(request), filing_id, utcnow(), workday_calendar(request)))
 
 
 @router.get(
@@ -173,13 +173,13 @@ def get_filing(request: Request, filing_id: int, scope: CurrentScope) -> dict[st
     summary="Deadline status only; 422 when the working-day calendar does not cover the year",
 )
 def filing_status(request: Request, filing_id: int, scope: CurrentScope) -> dict[str, Any]:
-    _visible(request, scope, filing_id)
-    return jsonable(service.filing_status(engine_of(request), filing_id, utcnow(), _calendar(request)))
+    visible_filing(request, scope, filing_id)
+    return jsonable(service.filing_status(engine_of(request), filing_id, utcnow(), workday_calendar(request)))
 
 
 @router.post("/{filing_id}/steps", status_code=201, summary="Append a step (append-only; first one counts)")
 def add_step(request: Request, filing_id: int, body: StepIn, scope: CurrentScope) -> dict[str, Any]:
-    _visible(request, scope, filing_id)
+    visible_filing(request, scope, filing_id)
     scope.require_write("filing")
     now = utcnow()
     service.add_step(
@@ -191,7 +191,7 @@ def add_step(request: Request, filing_id: int, body: StepIn, scope: CurrentScope
         recorded_by=scope.principal.name,
         now=now,
     )
-    return _filing_out(service.get_filing(engine_of(request), filing_id, now, _calendar(request)))
+    return _filing_out(service.get_filing(engine_of(request), filing_id, now, workday_calendar(request)))
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -229,7 +229,7 @@ async def upload_attachment(
     filename: Annotated[str | None, Query(description="file name when the body is the raw file")] = None,
 ) -> dict[str, Any]:
     # checked before the body is read: nothing is stored, nor even received, for a refused upload
-    await run_in_threadpool(_visible, request, scope, filing_id)
+    await run_in_threadpool(visible_filing, request, scope, filing_id)
     scope.require_write("filing")
     limit = settings_of(request).max_attachment_bytes
     content_type = request.headers.get("content-type", "")
@@ -265,7 +265,7 @@ async def upload_attachment(
     row = await run_in_threadpool(
         service.attach_to_filing,
         engine_of(request),
-        _blobs(request),
+        blob_store(request),
         filing_id,
         filename=name,
         content=content,
@@ -278,8 +278,8 @@ async def upload_attachment(
 
 @router.get("/{filing_id}/attachments", summary="Attachments of a filing")
 def list_attachments(request: Request, filing_id: int, scope: CurrentScope) -> list[dict[str, Any]]:
-    _visible(request, scope, filing_id)
-    filing = service.get_filing(engine_of(request), filing_id, utcnow(), _calendar(request))
+    visible_filing(request, scope, filing_id)
+    filing = service.get_filing(engine_of(request), filing_id, utcnow(), workday_calendar(request))
     return [jsonable(a) for a in filing["attachments"]]
 
 
@@ -291,9 +291,9 @@ def list_attachments(request: Request, filing_id: int, scope: CurrentScope) -> l
 def download_attachment(
     request: Request, filing_id: int, attachment_id: int, scope: CurrentScope
 ) -> Response:
-    _visible(request, scope, filing_id)
+    visible_filing(request, scope, filing_id)
     row, content = service.read_filing_attachment(
-        engine_of(request), _blobs(request), filing_id, attachment_id
+        engine_of(request), blob_store(request), filing_id, attachment_id
     )
     name: str = row["filename"]
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")

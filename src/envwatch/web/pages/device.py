@@ -65,7 +65,7 @@ def _factors(request: Request, device_id: int, start: datetime, end: datetime) -
     return registered + seen
 
 
-def _latest(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
+def latest_values(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
     """The newest real-time value of each factor over the last ``LATEST_WINDOW``."""
     rows, _cut = read_measurements(
         engine_of(request),
@@ -97,7 +97,7 @@ def chart_data(hours: list[dict[str, Any]], factor: str, labels: dict[str, str])
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
-def _hour_rows(hours: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+def hour_rows(hours: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
     """The hour table, newest first, each reason in the page language (the reasons carry both texts)."""
     text_key = "zh" if locale == "zh_CN" else "en"
     out = []
@@ -151,12 +151,12 @@ def device_page(request: Request, viewer: CurrentViewer, mn: str, factor: str | 
         device=_device_row(request, device_id),
         factors=factors,
         factor=chosen,
-        hours=_hour_rows(hours, locale),
+        hours=hour_rows(hours, locale),
         n_invalid=sum(1 for h in hours if h["outcome"] == "invalid"),
         chart=None if chosen is None else chart_data(hours, chosen, _chart_labels(request)),
         marks=marks,
         packets=packets,
-        latest=_latest(request, device_id, now),
+        latest=latest_values(request, device_id, now),
         can_mark=scope.can_write("mark"),
         source_labels=SOURCE_LABELS,
         outcome_labels=OUTCOME_LABELS,
@@ -181,5 +181,5 @@ def device_latest(request: Request, viewer: CurrentViewer, mn: str) -> Response:
         "_device_latest.html",
         viewer=viewer,
         device=_device_row(request, device_id),
-        latest=_latest(request, device_id, utcnow()),
+        latest=latest_values(request, device_id, utcnow()),
     )

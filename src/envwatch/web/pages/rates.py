@@ -37,6 +37,7 @@ GROUP_LABELS = {
     "outlet": N_("outlet"),
     "enterprise": N_("enterprise"),
     "region": N_("region"),
+    "operator": N_("operator"),
 }
 # a translated lead-in for each threshold the service flags; its own text (numbers) follows
 FLAG_LABELS = {

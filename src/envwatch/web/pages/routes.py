@@ -37,8 +37,8 @@ from envwatch.web.scope import Scope
 
 router = APIRouter(include_in_schema=False)
 
-# Where "/" sends each role. One start page for everyone for now; the role pages replace these entries.
-START_PAGE: dict[str, str] = {}
+# Where "/" sends each role (others: /home). The operator's workbench comes with O&M (issue 6).
+START_PAGE: dict[str, str] = {"regulator": "/region", "enterprise": "/outlets"}
 DEFAULT_START = "/home"
 LANG_COOKIE_AGE = 365 * 24 * 3600
 

@@ -1,0 +1,208 @@
+"""What every administration page (注册管理, 用户管理) shares: the admin-only guard, the audit trail of
+page writes, form parsing, errors shown in a form, search and paging of lists.
+
+Audit: ``web.accounts.audit.AuditMiddleware`` records writes under ``/api/`` and the login/logout pages
+only, so the admin pages record their own rows with the same ``audit_row``/``write_audit`` functions,
+from a route class (``AuditedRoute``) that sees the final status of every POST, refusals included (403
+for a non-admin or a missing CSRF token, 409/422 for a refused change). A GET that hands out secrets
+(the registry export) asks for a row with ``request.state.audit = True``, the middleware's convention.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from envwatch.core.clock import utcnow
+from envwatch.core.errors import EnvwatchError, InvalidInput
+from envwatch.web.accounts.audit import UNSAFE_METHODS, audit_row, write_audit
+from envwatch.web.api.common import engine_of
+from envwatch.web.pages.session import CurrentViewer, LoginRequired, Viewer, check_csrf
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+# ---- who may use the pages ----
+
+
+def admin_viewer(viewer: CurrentViewer) -> Viewer:
+    """The viewer if an admin; every other role gets the 403 page, whatever the URL (a hidden link is
+    not access control)."""
+    if viewer.principal.role != "admin":
+        raise HTTPException(403, "only an administrator may manage the registry and the users")
+    return viewer
+
+
+AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
+
+
+# ---- the audit trail of page writes ----
+
+
+class AuditedRoute(APIRoute):
+    """A route that writes one ``audit_log`` row per POST (or per request marked ``state.audit``) once a
+    logged-in person is known, with the status the browser got."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def audited(request: Request) -> Response:
+            status = 500  # if anything unexpected escapes
+            try:
+                response = await handler(request)
+                status = response.status_code
+                return response
+            except HTTPException as exc:
+                status = exc.status_code
+                raise
+            except LoginRequired:
+                status = 303
+                raise
+            except RequestValidationError:
+                status = 422
+                raise
+            finally:
+                await _record(request, status)
+
+        return audited
+
+
+async def _record(request: Request, status: int) -> None:
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    if state.get("principal") is None:  # no session: nothing happened but a redirect to the login
+        return
+    if request.method not in UNSAFE_METHODS and not state.get("audit"):
+        return
+    row = audit_row(request.scope, state, status, utcnow())
+    try:
+        await run_in_threadpool(write_audit, engine_of(request), row)
+    except Exception:  # as the middleware: the change is committed, a lost audit row must be loud
+        log.exception("could not write the audit row %r", row)
+
+
+# ---- forms ----
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The posted form as text fields (files are read by the handlers that take them)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormFields = Annotated[dict[str, str], Depends(_form_fields)]
+
+
+def checked_form(request: Request, viewer: Viewer, form: Mapping[str, str]) -> None:
+    """The CSRF check of every admin form (hidden ``csrf_token`` field, or htmx's header)."""
+    check_csrf(request, viewer, form.get("csrf_token"))
+
+
+def values_of(form: Mapping[str, str], names: Sequence[str]) -> dict[str, Any]:
+    """The named fields of a form for an input model: trimmed text, an empty field as None (the models
+    read None as "not given": the default, or a cleared optional value on an edit)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        text = form.get(name, "").strip()
+        out[name] = text or None
+    return out
+
+
+def id_field(form: Mapping[str, str], name: str, what: str) -> int:
+    """A chosen id (a select's value) or InvalidInput naming what to choose."""
+    text = form.get(name, "").strip()
+    if not text.isdigit():
+        raise InvalidInput(f"choose {what}")
+    return int(text)
+
+
+def optional_int(form: Mapping[str, str], name: str) -> int | None:
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(f"{name} {text!r} is not a number")
+    return int(text)
+
+
+def optional_date(form: Mapping[str, str], name: str) -> date | None:
+    text = form.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r} is not a date such as 2026-07-01") from None
+
+
+def text_of(value: Any) -> str:
+    """A stored value as a form field's text: decimals digit for digit, dates ISO, nothing as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bool):
+        return "1" if value else ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class Problem:
+    """An error shown in the form it came from: ``where`` is "create", a row id, or "top" (above the
+    list, when that row is not on the page); ``lead`` a msgid, ``text`` the service's own message."""
+
+    where: str
+    lead: str
+    text: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+
+    @classmethod
+    def of(cls, where: str, lead: str, exc: EnvwatchError, values: Mapping[str, str]) -> Problem:
+        return cls(where, lead, exc.message, dict(values), exc.http_status)
+
+
+# ---- lists: search and paging ----
+
+
+@dataclass(frozen=True)
+class Paged:
+    """One page of a searched list."""
+
+    rows: list[Any]
+    page: int
+    pages: int
+    total: int
+    q: str
+
+
+def search_page(
+    rows: Sequence[Any], text_of_row: Callable[[Any], str], q: str, page_text: str | None
+) -> Paged:
+    """Rows whose text contains ``q`` (any case), ``PAGE_SIZE`` per page; a page out of range shows the
+    nearest one."""
+    q = q.strip()
+    wanted = q.casefold()
+    found = [r for r in rows if wanted in text_of_row(r).casefold()] if wanted else list(rows)
+    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
+    try:
+        page = int(page_text or "1")
+    except ValueError:
+        page = 1
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE_SIZE
+    return Paged(found[start : start + PAGE_SIZE], page, pages, len(found), q)
