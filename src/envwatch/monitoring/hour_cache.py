@@ -49,7 +49,7 @@ from envwatch.monitoring.hourly_view import (
 from envwatch.monitoring.marks_schema import mark_reviews, marks
 from envwatch.monitoring.schema import measurements
 from envwatch.registry.schema import device_factors, devices
-from envwatch.registry.service_limits import limits_in_force
+from envwatch.registry.service_limits import limits_in_force_at
 
 __all__ = ["HourCache", "Judged", "judged", "judged_hours"]
 
@@ -198,11 +198,14 @@ class HourCache:
             return registered
         key = (outlet_id, day)
         if key not in self._references:
-            self._references[key] = tuple(
-                sorted(
-                    (row["factor"], str(row["reference_o2"])) for row in limits_in_force(conn, outlet_id, day)
+            # every outlet of the registry at once: one query per day instead of one per device
+            outlet_ids = {reg[1] for reg in self._registry.values() if reg[1] is not None}
+            in_force = limits_in_force_at(conn, outlet_ids, day)
+            for outlet in outlet_ids:
+                rows = in_force.get(outlet, [])
+                self._references[(outlet, day)] = tuple(
+                    sorted((row["factor"], str(row["reference_o2"])) for row in rows)
                 )
-            )
         return (*registered, self._references[key])
 
     # --- the hours ---------------------------------------------------------------------------------

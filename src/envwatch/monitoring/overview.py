@@ -28,7 +28,7 @@ from envwatch.core.settings import Settings
 from envwatch.monitoring.day_counts import china_day, day_start
 from envwatch.monitoring.hour_cache import HourCache, Judged, judged_hours
 from envwatch.registry.schema import devices, enterprises, outlets
-from envwatch.registry.service_limits import limits_in_force
+from envwatch.registry.service_limits import limits_in_force_at
 
 Status = Literal["exceeding", "offline", "online", "no_device"]
 Ids = frozenset[int]
@@ -266,10 +266,11 @@ def _exceedances(
     conn: Connection, chosen: Sequence[AreaOutlet], today: date, hours: Hours
 ) -> list[Exceedance]:
     out: list[Exceedance] = []
+    in_force = limits_in_force_at(conn, [o.id for o in chosen if o.devices], today)
     for outlet in chosen:
         if not outlet.devices:
             continue
-        limits = limits_in_force(conn, outlet.id, today)
+        limits = in_force.get(outlet.id, [])
         for device in outlet.devices:
             judged = [limit for limit in limits if _judged(limit, device.kind)]
             if not judged:

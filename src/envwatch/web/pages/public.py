@@ -32,7 +32,7 @@ from envwatch.registry.service import list_outlets
 from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.pages.disclosure_page import router as disclosure_router
 from envwatch.web.pages.i18n import N_, locale_of
-from envwatch.web.pages.public_data import factor_name, factor_report, limits_by_day, monitored_factors
+from envwatch.web.pages.public_data import factor_name, limits_by_day, monitored_factors, outlet_reports
 from envwatch.web.pages.render import render
 from envwatch.web.scope import china_today
 
@@ -148,10 +148,7 @@ def public_enterprise(request: Request, credit_code: str) -> Response:
         reports = []
         if chosen is not None:
             limits = limits_by_day(conn, chosen["id"], day.replace(day=1), day)
-            reports = [
-                factor_report(conn, settings_of(request), m, day, limits, now, locale)
-                for m in chosen["factors"]
-            ]
+            reports = outlet_reports(conn, settings_of(request), chosen["factors"], day, limits, now, locale)
     response = render(
         request,
         "public_enterprise.html",

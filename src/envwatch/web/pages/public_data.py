@@ -28,7 +28,7 @@ from envwatch.core.settings import Settings
 from envwatch.hj212.codes import pollutant
 from envwatch.monitoring.daily_view import device_days
 from envwatch.monitoring.day_counts import day_start
-from envwatch.monitoring.hourly_view import HourView, hour_views
+from envwatch.monitoring.hourly_view import HourView, hour_views_for_factors
 from envwatch.monitoring.validity import HourValue, day_from_hours
 from envwatch.registry.schema import device_factors, devices
 from envwatch.registry.service_limits import limits_in_force
@@ -159,6 +159,41 @@ def _converted_day(kind: str, factor: str, views: list[HourView], settings: Sett
     return result.value if result.valid else None
 
 
+def _converts(factor: str, limits: dict[date, dict[str, Limit]]) -> bool:
+    return any(
+        (lim := by_factor.get(factor)) is not None and lim.get("reference_o2") is not None
+        for by_factor in limits.values()
+    )
+
+
+def outlet_reports(
+    conn: Connection,
+    settings: Settings,
+    monitored: list[Monitored],
+    day: date,
+    limits: dict[date, dict[str, Limit]],
+    now: datetime,
+    locale: str,
+) -> list[FactorReport]:
+    """:func:`factor_report` of every monitored factor, each device's hours read once for all its factors
+    (``hour_views_for_factors``): the month's hours when any of them needs converted daily values (a
+    limit with a reference O2), else the one day."""
+    first = day.replace(day=1)
+    end = day_start(day + timedelta(days=1))
+    views: dict[tuple[int, str], list[HourView]] = {}
+    for device_id in dict.fromkeys(m.device_id for m in monitored):
+        factors = [m.factor for m in monitored if m.device_id == device_id]
+        start = day_start(first if any(_converts(f, limits) for f in factors) else day)
+        for factor, hours in hour_views_for_factors(
+            conn, settings, device_id, factors, start, end, now
+        ).items():
+            views[(device_id, factor)] = hours
+    return [
+        factor_report(conn, settings, m, day, limits, now, locale, views[(m.device_id, m.factor)])
+        for m in monitored
+    ]
+
+
 def factor_report(
     conn: Connection,
     settings: Settings,
@@ -167,16 +202,11 @@ def factor_report(
     limits: dict[date, dict[str, Limit]],
     now: datetime,
     locale: str,
+    views: list[HourView],
 ) -> FactorReport:
-    """The hours of ``day`` and the days from the 1st of its month to ``day`` of one rated factor."""
+    """The hours of ``day`` and the days from the 1st of its month to ``day`` of one rated factor;
+    ``views``: its hour views from :func:`outlet_reports` (the month's when the days need converting)."""
     first = day.replace(day=1)
-    converts = any(
-        (lim := by_factor.get(m.factor)) is not None and lim.get("reference_o2") is not None
-        for by_factor in limits.values()
-    )
-    # the month's hours are read only when days need their converted values; else the one day
-    start = day_start(first if converts else day)
-    views = hour_views(conn, settings, m.device_id, m.factor, start, day_start(day + timedelta(days=1)), now)
     limit = limits.get(day, {}).get(m.factor)
     hours = [_hour_row(v, limit, locale) for v in views if v.start >= day_start(day)]
     days = []
