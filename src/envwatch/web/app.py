@@ -30,7 +30,7 @@ from envwatch.web.auth import CurrentPrincipal, admin_token
 from envwatch.web.pages import admin as admin_pages
 from envwatch.web.pages import device as device_page
 from envwatch.web.pages import errors as page_errors
-from envwatch.web.pages import filings_page, outlets, public, region
+from envwatch.web.pages import filings_page, outlets, public, region, reports_page, workbench
 from envwatch.web.pages import marks as marks_page
 from envwatch.web.pages import rates as rates_page
 from envwatch.web.pages import routes as pages
@@ -89,5 +89,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(filings_page.router)
     app.include_router(public.router)
     app.include_router(admin_pages.router)
+    app.include_router(reports_page.router)
+    app.include_router(workbench.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from envwatch.core.clock import CHINA_TZ
 from envwatch.web.app import create_app
 from tests.web.pages.conftest import DATA_HOURS, MN_A, MN_B, MN_LOOSE, SO2, World
 from tests.web.pages.test_pages import login
@@ -77,3 +79,20 @@ def test_out_of_scope_device_is_not_found(client: TestClient, path: str) -> None
 def test_devices_list_links_to_the_device_page(client: TestClient) -> None:
     login(client, "ent_a")
     assert f'href="/devices/{MN_A}"' in client.get("/devices").text
+
+
+def test_device_page_range_and_history(client: TestClient) -> None:
+    """A week instead of 48 hours; a range ending on an earlier China day; spans not offered are refused."""
+    login(client, "admin1")
+    week = client.get(f"/devices/{MN_A}?span=168")
+    assert week.status_code == 200 and len(_hour_rows(week.text)) == 168
+    assert 'option value="168" selected' in week.text
+    today = datetime.now(CHINA_TZ).date()
+    day = today - timedelta(days=3)
+    earlier = client.get(f"/devices/{MN_A}?span=24&until={day}")
+    assert earlier.status_code == 200
+    # the whole China day (the data are the last few hours, so none of it: no factor to show)
+    assert f"{day} 00:00:00" in earlier.text and f"{day + timedelta(days=1)} 00:00:00" in earlier.text
+    assert 'id="no-factors"' in earlier.text and f'value="{day}"' in earlier.text
+    assert client.get(f"/devices/{MN_A}?span=1000").status_code == 422
+    assert client.get(f"/devices/{MN_A}?until=yesterday").status_code == 422

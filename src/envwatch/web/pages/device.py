@@ -1,4 +1,5 @@
-"""The device page (/devices/{mn}): header, 48-hour chart of one factor, the explained hour table, the
+"""The device page (/devices/{mn}): header, chart of one factor over a chosen range (48 h by default, up to
+30 days, ending now or at the end of a chosen China day), the explained hour table, the
 device's marks and its last raw packets; /devices/{mn}/latest is the htmx-polled block of latest values.
 
 Every figure comes from the services the JSON API uses (``hourly_view.device_hours``, ``marks_store``,
@@ -8,17 +9,18 @@ Every figure comes from the services the JSON API uses (``hourly_view.device_hou
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from envwatch.core.clock import to_china, utcnow
 from envwatch.ingest.queries import PacketQuery, read_devices, read_packets
 from envwatch.monitoring import marks_store
+from envwatch.monitoring.day_counts import day_start
 from envwatch.monitoring.hourly_view import device_hours
 from envwatch.monitoring.marks import mark_codes
 from envwatch.monitoring.store import MeasurementQuery, read_measurements
@@ -30,7 +32,9 @@ from envwatch.web.pages.session import CurrentViewer, data_scope
 
 router = APIRouter(include_in_schema=False)
 
-CHART_HOURS = 48
+CHART_HOURS = 48  # the default range
+# the ranges offered (hours); the longest stays within hourly_view.MAX_DAYS
+SPANS = (24, 48, 7 * 24, 30 * 24)
 PACKETS = 50
 LATEST_WINDOW = timedelta(hours=2)  # real-time values older than this are not "latest" any more
 
@@ -126,14 +130,34 @@ def _mark_rows(
     return rows
 
 
+def _range(span: int, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the chart: ``span`` hours up to now, or up to the end of the China day ``until``
+    (history; never past now). Raises HTTPException 422 for a span not offered or an unreadable day."""
+    if span not in SPANS:
+        raise HTTPException(422, f"span must be one of {', '.join(map(str, SPANS))} hours, not {span}")
+    end = now
+    if until:
+        try:
+            end = min(now, day_start(date.fromisoformat(until) + timedelta(days=1)))
+        except ValueError:
+            raise HTTPException(422, f"until must be a day as YYYY-MM-DD, not {until!r}") from None
+    return end - timedelta(hours=span), end
+
+
 @router.get("/devices/{mn}", response_class=HTMLResponse)
-def device_page(request: Request, viewer: CurrentViewer, mn: str, factor: str | None = None) -> Response:
+def device_page(
+    request: Request,
+    viewer: CurrentViewer,
+    mn: str,
+    factor: str | None = None,
+    span: int = CHART_HOURS,
+    until: str | None = None,
+) -> Response:
     scope = data_scope(request, viewer)
     with engine_of(request).connect() as conn:
         device_id = scope.device_id(conn, mn)  # 404 for a device out of scope, as for a missing one
     now = utcnow()
-    end = now
-    start = end - timedelta(hours=CHART_HOURS)
+    start, end = _range(span, until, now)
     scope.require_period(start, end)
     factors = _factors(request, device_id, start, end)
     chosen = factor if factor in factors else (factors[0] if factors else None)
@@ -160,7 +184,11 @@ def device_page(request: Request, viewer: CurrentViewer, mn: str, factor: str | 
         can_mark=scope.can_write("mark"),
         source_labels=SOURCE_LABELS,
         outcome_labels=OUTCOME_LABELS,
-        hours_span=CHART_HOURS,
+        hours_span=span,
+        spans=SPANS,
+        until=until or "",
+        range_start=start,
+        range_end=end,
     )
 
 

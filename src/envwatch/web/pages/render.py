@@ -62,12 +62,14 @@ DATA_ROLES = ALL_ROLES - {"agency"}  # roles with a scope (web.scope.SCOPED_ROLE
 # dashboard) add one line here each; docs/web.md says how.
 NAV: tuple[NavItem, ...] = (
     NavItem("/home", N_("Overview"), ALL_ROLES),
+    NavItem("/workbench", N_("Workbench"), frozenset({"operator", "field_staff"})),
     NavItem("/region", N_("Region"), frozenset({"admin", "regulator"})),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
     NavItem("/marks", N_("Marks"), DATA_ROLES),
     NavItem("/filings", N_("Filings"), DATA_ROLES),
+    NavItem("/reports", N_("Reports"), DATA_ROLES),
     NavItem("/disclosure", N_("Public disclosure"), frozenset({"admin", "enterprise"})),
     NavItem("/admin/registry", N_("Registry"), frozenset({"admin"})),
     NavItem("/admin/users", N_("Users"), frozenset({"admin"})),

@@ -37,8 +37,13 @@ from envwatch.web.scope import Scope
 
 router = APIRouter(include_in_schema=False)
 
-# Where "/" sends each role (others: /home). The operator's workbench comes with O&M (issue 6).
-START_PAGE: dict[str, str] = {"regulator": "/region", "enterprise": "/outlets"}
+# Where "/" sends each role (others: /home).
+START_PAGE: dict[str, str] = {
+    "regulator": "/region",
+    "enterprise": "/outlets",
+    "operator": "/workbench",
+    "field_staff": "/workbench",
+}
 DEFAULT_START = "/home"
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
