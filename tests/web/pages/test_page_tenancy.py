@@ -1,0 +1,219 @@
+"""Every page route, enumerated from the app: another enterprise's user never gets 甲's data through it.
+
+The routes come from the application itself (the page routers are left out of OpenAPI, so they are read
+from ``app.routes``, nested routers included): a new page with a path parameter this module does not know
+fails :func:`test_every_page_route_is_known`, so tenancy cannot be forgotten for it.
+
+- GET with an object of 甲 in the path (a device, an outlet, a filing …) as 乙's enterprise user: 403 or
+  404, never the page;
+- GET without a path parameter as 乙's user: 甲's name and MN do not appear (or the page is refused);
+- POST to 甲's object as 乙's user with a valid CSRF token: refused (403/404/413/422), never a redirect
+  after a write or a 2xx;
+- every route but the public ones and the login page without a session: a redirect to the login page
+  (or 401 for htmx), never the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from envwatch.core.blobs import BlobStore
+from envwatch.core.clock import utcnow
+from envwatch.monitoring.marks import MarkDraft, MarkPolicy
+from envwatch.monitoring.marks_store import create_mark
+from envwatch.registry import filings as filing_service
+from envwatch.registry.schema import devices, enterprises, outlets
+from envwatch.web.accounts import store
+from envwatch.web.app import create_app
+from tests.web.pages.conftest import MN_A, PASSWORD, World
+from tests.web.pages.test_pages import login
+
+A_NAME = "甲化工有限公司"
+# Pages anyone may read (SX-7 disclosure, the login page, the language switch, liveness); still checked
+# for 乙's user like the others where they carry 甲's data by design (public: 甲 publishes by default).
+PUBLIC = {"/login", "/lang/{locale}", "/public", "/public/{credit_code}", "/healthz", "/logout"}
+PUBLIC_DATA = {"/public", "/public/{credit_code}"}  # 甲's published data, to anyone: their purpose
+
+
+def page_routes(app: Any) -> list[tuple[str, str]]:
+    """(method, path) of every non-API route (FastAPI nests included routers: walk them)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: list[Any], prefix: str = "") -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes, prefix + getattr(route, "prefix", ""))
+                continue
+            path = prefix + getattr(route, "path", "")
+            if not isinstance(route, APIRoute) or path.startswith("/api/"):
+                continue
+            found.extend((m, path) for m in sorted(route.methods or ()) if m in ("GET", "POST"))
+
+    walk(app.routes)
+    return sorted(set(found))
+
+
+@pytest.fixture(scope="module")
+def objects(world: World) -> dict[str, str]:
+    """Path parameter values naming 甲's objects, and 乙's user."""
+    engine: Engine = world.engine
+    now = utcnow()
+    with engine.begin() as conn:
+        outlet_id = conn.execute(
+            select(outlets.c.id).where(outlets.c.enterprise_id == world.enterprise_a)
+        ).scalar_one()
+        credit_code = conn.execute(
+            select(enterprises.c.credit_code).where(enterprises.c.id == world.enterprise_a)
+        ).scalar_one()
+        if store.user_for_login(conn, "ent_b_tenancy") is None:
+            store.create_user(
+                conn, "ent_b_tenancy", PASSWORD, {"role": "enterprise", "enterprise_id": world.enterprise_b}, now,
+                min_password_length=10,
+            )  # fmt: skip
+    filing = filing_service.create_filing(
+        engine,
+        kind="filing",
+        enterprise_id=world.enterprise_a,
+        outlet_id=outlet_id,
+        device_id=None,
+        title="甲的备案",
+        event_at=now - timedelta(days=1),
+        notes="",
+        created_by="admin1",
+        now=now,
+    )
+    attachment = filing_service.attach_to_filing(
+        engine,
+        BlobStore.from_settings(world.settings),
+        filing["id"],
+        filename="甲.txt",
+        content=b"jia",
+        content_type="text/plain",
+        added_by="admin1",
+        now=now,
+    )
+    with engine.begin() as conn:
+        device_id = conn.execute(select(devices.c.id).where(devices.c.mn == MN_A)).scalar_one()
+        mark = create_mark(
+            conn,
+            device_id,
+            MarkDraft(
+                None,
+                now - timedelta(hours=3),
+                now - timedelta(hours=2),
+                "maintenance",
+                "甲的标记",
+                "enterprise",
+            ),
+            created_by="ent_a",
+            now=now,
+            policy=MarkPolicy(),
+        )
+    return {
+        "mn": MN_A,
+        "outlet_id": str(outlet_id),
+        "filing_id": str(filing["id"]),
+        "attachment_id": str(attachment["id"]),
+        "mark_id": str(mark["id"]),
+        "enterprise_id": str(world.enterprise_a),
+        "credit_code": credit_code,
+        "locale": "en",
+    }
+
+
+# path parameters this test knows how to fill with 甲's objects; a route with another one fails
+KNOWN_PARAMS = {
+    "mn",
+    "outlet_id",
+    "filing_id",
+    "attachment_id",
+    "mark_id",
+    "enterprise_id",
+    "credit_code",
+    "locale",
+}
+ADMIN_PARAM = re.compile(r"^/admin/")  # admin pages: 乙 is refused before any object is looked up
+
+
+def _filled(path: str, objects: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: objects.get(m.group(1), "1"), path)
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings, world.engine)) as c:
+        yield c
+
+
+def _csrf(client: TestClient) -> str:
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/home").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_every_page_route_is_known(client: TestClient) -> None:
+    unknown = [
+        (method, path, name)
+        for method, path in page_routes(client.app)
+        for name in re.findall(r"\{(\w+)", path)
+        if name not in KNOWN_PARAMS and not ADMIN_PARAM.match(path)
+    ]
+    assert not unknown, (
+        f"page routes with path parameters this test cannot fill (add to KNOWN_PARAMS): {unknown}"
+    )
+    assert len(page_routes(client.app)) > 40  # the walk found the nested routers
+
+
+def test_another_enterprise_never_reads_a(client: TestClient, objects: dict[str, str]) -> None:
+    login(client, "ent_b_tenancy")
+    leaks = []
+    for method, path in page_routes(client.app):
+        if method != "GET" or path in PUBLIC_DATA or path in ("/logout", "/lang/{locale}"):
+            continue
+        url = _filled(path, objects)
+        r = client.get(url, follow_redirects=False)
+        if "{" in path and not path.startswith("/public"):
+            if r.status_code not in (403, 404, 422):
+                leaks.append((url, r.status_code))
+        elif r.status_code == 200 and (A_NAME in r.text or MN_A in r.text):
+            leaks.append((url, "shows 甲"))
+    assert not leaks, f"乙's user reached 甲's data: {leaks}"
+
+
+def test_another_enterprise_never_writes_a(client: TestClient, objects: dict[str, str]) -> None:
+    login(client, "ent_b_tenancy")
+    token = _csrf(client)
+    wrote = []
+    for method, path in page_routes(client.app):
+        if method != "POST" or path in ("/login", "/logout") or "{" not in path:
+            continue
+        url = _filled(path, objects)
+        r = client.post(url, data={"csrf_token": token}, follow_redirects=False)
+        if r.status_code not in (403, 404, 413, 422):
+            wrote.append((url, r.status_code))
+    assert not wrote, f"乙's user was not refused a write on 甲's object: {wrote}"
+
+
+def test_pages_need_a_session(client: TestClient, objects: dict[str, str]) -> None:
+    opened = []
+    for method, path in page_routes(client.app):
+        if path in PUBLIC:
+            continue
+        url = _filled(path, objects)
+        r = client.request(method, url, follow_redirects=False)
+        ok = (r.status_code == 303 and r.headers["location"].startswith("/login")) or r.status_code in (
+            401,
+            403,
+        )
+        if not ok:
+            opened.append((method, url, r.status_code))
+    assert not opened, f"reachable without a session: {opened}"
