@@ -272,6 +272,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--china-time", default="23:30", help="China time of day to run at (HH:MM)")
     parser.add_argument(
         "--keep",
         type=Path,
