@@ -27,13 +27,15 @@ from sqlalchemy import Engine, select
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
+from envwatch.core.db import make_engine
+from envwatch.migrations import upgrade
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
 from envwatch.registry import filings as filing_service
 from envwatch.registry.schema import devices, enterprises, outlets
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
-from tests.web.pages.conftest import MN_A, PASSWORD, World
+from tests.web.pages.conftest import MN_A, PASSWORD, World, page_settings, populate
 from tests.web.pages.test_pages import login
 
 A_NAME = "甲化工有限公司"
@@ -60,6 +62,18 @@ def page_routes(app: Any) -> list[tuple[str, str]]:
 
     walk(app.routes)
     return sorted(set(found))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A world of its own (the shared one's, populated alike): the objects made here (a mark, a filing)
+    must not change what the other page tests count."""
+    settings = page_settings(tmp_path_factory.mktemp("tenancy") / "var")
+    engine = make_engine(settings)
+    upgrade(engine)
+    ent_a, ent_b = populate(engine)
+    yield World("http://testserver", settings, engine, ent_a, ent_b)
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,27 @@ def test_wrong_password_page_and_audit(client: TestClient, world: World) -> None
     assert [(row["path"], row["status_code"], row["via"]) for row in rows] == [("/login", 401, "login")]
 
 
+def test_page_writes_are_audited_only_with_a_session(client: TestClient, world: World) -> None:
+    """A page form write of a logged-in person gets its audit row with the status the browser got (here
+    a refusal: no CSRF token); the same POST without a session is only sent to the login page."""
+
+    def rows() -> list[tuple[str | None, str, int]]:
+        with world.engine.connect() as conn:
+            query = select(audit_log.c.username, audit_log.c.path, audit_log.c.status_code).where(
+                audit_log.c.path == "/marks"
+            )
+            return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+
+    before = rows()
+    assert client.post("/marks", data={}, follow_redirects=False).status_code == 303  # to the login
+    assert rows() == before
+    login(client, "ent_a")
+    assert client.post("/marks", data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    assert rows() == [*before, ("ent_a", "/marks", 403)]
+    client.get("/marks")  # reads are not recorded
+    assert rows() == [*before, ("ent_a", "/marks", 403)]
+
+
 def test_logout_needs_the_csrf_token(client: TestClient) -> None:
     login(client, "admin1")
     assert client.post("/logout", follow_redirects=False).status_code == 403

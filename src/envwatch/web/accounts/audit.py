@@ -1,8 +1,10 @@
-"""The audit trail: one append-only ``audit_log`` row per write request under ``/api/`` (and per page
-login or logout).
+"""The audit trail: one append-only ``audit_log`` row per write request, API and pages alike.
 
-A row is written when the request reached authentication (``authenticate`` or the login endpoint marks
-the request), whatever the outcome: a change done, a refusal (403, 409, 422, …), a bad token, a failed
+A row is written when the request reached authentication and was marked for the trail: ``authenticate``
+marks every write under ``/api/``, the page session (``pages.session.viewer_or_none``) every page write
+of a logged-in person, the login pages their attempts; a handler may also have a read that hands out
+secrets recorded (``request.state.audit_read``, the registry export). A page write without a session is only redirected to the login page and
+leaves no row. Whatever the outcome: a change done, a refusal (403, 409, 422, …), a bad token, a failed
 login. Reads are not recorded (they would drown the writes). Rows say who, how (admin token, API token,
 session, login), method, path, path parameters and status; never a request body, so never a password or
 token. Handlers may add a small JSON ``detail`` via ``request.state.audit_detail``.
@@ -27,8 +29,6 @@ from envwatch.web.accounts.schema import audit_log
 log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# page forms that write, recorded like their API twins (the login page is POST /api/v1/auth/login's)
-AUDITED_PAGES = frozenset({"/login", "/logout"})
 
 
 def audit_row(scope: Scope, state: dict[str, Any], status_code: int, now: datetime) -> dict[str, Any]:
@@ -66,11 +66,7 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in UNSAFE_METHODS
-            or not (scope["path"].startswith("/api/") or scope["path"] in AUDITED_PAGES)
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # the same dict backs request.state in the endpoint and its dependencies
@@ -86,7 +82,9 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            if state.get("audit"):
+            # reads are marked too (authentication marks every API request) but recorded only when a
+            # handler says they hand out something sensitive (``audit_read``: the registry export)
+            if (state.get("audit") and scope["method"] in UNSAFE_METHODS) or state.get("audit_read"):
                 engine: Engine = scope["app"].state.engine
                 row = audit_row(scope, state, status_code, clock.utcnow())
                 try:

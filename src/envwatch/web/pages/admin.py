@@ -4,7 +4,7 @@ The one router ``app.py`` includes; the pages live in ``admin_registry`` (the re
 described in ``admin_sections``), ``admin_devices`` (one data logger: outlet, factors, SM4 keys),
 ``admin_import`` (import with a dry run, export) and ``admin_users``. Every route refuses any role but
 admin with 403 (``admin_common.admin_viewer``) and every write is in the audit trail
-(``admin_common.AuditedRoute``).
+(``web.accounts.audit``).
 """
 
 from __future__ import annotations

@@ -1,34 +1,26 @@
-"""What every administration page (注册管理, 用户管理) shares: the admin-only guard, the audit trail of
-page writes, form parsing, errors shown in a form, search and paging of lists.
+"""What every administration page (注册管理, 用户管理) shares: the admin-only guard, form parsing, errors
+shown in a form, search and paging of lists.
 
-Audit: ``web.accounts.audit.AuditMiddleware`` records writes under ``/api/`` and the login/logout pages
-only, so the admin pages record their own rows with the same ``audit_row``/``write_audit`` functions,
-from a route class (``AuditedRoute``) that sees the final status of every POST, refusals included (403
-for a non-admin or a missing CSRF token, 409/422 for a refused change). A GET that hands out secrets
-(the registry export) asks for a row with ``request.state.audit = True``, the middleware's convention.
+Audit: every POST of a logged-in person is recorded by ``web.accounts.audit.AuditMiddleware`` with the
+status the browser got, refusals included (403 for a non-admin or a missing CSRF token, 409/422 for a
+refused change). A GET that hands out secrets (the registry export) asks for a row with
+``request.state.audit_read = True``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
-from envwatch.core.clock import utcnow
 from envwatch.core.errors import EnvwatchError, InvalidInput
-from envwatch.web.accounts.audit import UNSAFE_METHODS, audit_row, write_audit
-from envwatch.web.api.common import engine_of
-from envwatch.web.pages.session import CurrentViewer, LoginRequired, Viewer, check_csrf
+from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf
 
 log = logging.getLogger(__name__)
 
@@ -47,50 +39,6 @@ def admin_viewer(viewer: CurrentViewer) -> Viewer:
 
 
 AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
-
-
-# ---- the audit trail of page writes ----
-
-
-class AuditedRoute(APIRoute):
-    """A route that writes one ``audit_log`` row per POST (or per request marked ``state.audit``) once a
-    logged-in person is known, with the status the browser got."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def audited(request: Request) -> Response:
-            status = 500  # if anything unexpected escapes
-            try:
-                response = await handler(request)
-                status = response.status_code
-                return response
-            except HTTPException as exc:
-                status = exc.status_code
-                raise
-            except LoginRequired:
-                status = 303
-                raise
-            except RequestValidationError:
-                status = 422
-                raise
-            finally:
-                await _record(request, status)
-
-        return audited
-
-
-async def _record(request: Request, status: int) -> None:
-    state: dict[str, Any] = request.scope.setdefault("state", {})
-    if state.get("principal") is None:  # no session: nothing happened but a redirect to the login
-        return
-    if request.method not in UNSAFE_METHODS and not state.get("audit"):
-        return
-    row = audit_row(request.scope, state, status, utcnow())
-    try:
-        await run_in_threadpool(write_audit, engine_of(request), row)
-    except Exception:  # as the middleware: the change is committed, a lost audit row must be loud
-        log.exception("could not write the audit row %r", row)
 
 
 # ---- forms ----

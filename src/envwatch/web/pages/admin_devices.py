@@ -22,7 +22,6 @@ from envwatch.registry.models import DeviceFactorIn, DeviceOutletIn, parse
 from envwatch.web.api.common import engine_of
 from envwatch.web.pages.admin_common import (
     AdminViewer,
-    AuditedRoute,
     FormFields,
     Problem,
     admin_viewer,
@@ -36,7 +35,7 @@ from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
 from envwatch.web.pages.session import Viewer
 
-router = APIRouter(include_in_schema=False, route_class=AuditedRoute, dependencies=[Depends(admin_viewer)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_viewer)])
 
 BASE = "/admin/registry/devices/{mn}"
 PLACEMENT_INPUTS = (

@@ -28,13 +28,13 @@ from envwatch.core.errors import InvalidInput
 from envwatch.registry.transfer import ImportReport, export_registry, import_registry
 from envwatch.registry.transfer_files import SHEETS
 from envwatch.web.api.common import engine_of, settings_of
-from envwatch.web.pages.admin_common import AdminViewer, AuditedRoute, admin_viewer, checked_form
+from envwatch.web.pages.admin_common import AdminViewer, admin_viewer, checked_form
 from envwatch.web.pages.admin_sections import TABS
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
 from envwatch.web.pages.session import Viewer
 
-router = APIRouter(include_in_schema=False, route_class=AuditedRoute, dependencies=[Depends(admin_viewer)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_viewer)])
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes in all: a registry of thousands of devices is a few MB
 KEEP_UPLOADS_S = 24 * 3600
@@ -203,7 +203,7 @@ async def _run(request: Request, viewer: Viewer, token: str, *, dry_run: bool) -
 @router.get("/admin/registry/export")
 def export(request: Request, _viewer: AdminViewer) -> Response:
     """The whole registry as the CLI's workbook (SM4 keys and device passwords included)."""
-    request.state.audit = True  # a read, but it hands out secrets: recorded like a write
+    request.state.audit_read = True  # a read, but it hands out secrets: recorded like a write
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "registry.xlsx"
         export_registry(engine_of(request), path)

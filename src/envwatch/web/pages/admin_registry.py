@@ -22,7 +22,6 @@ from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.web.api.common import engine_of
 from envwatch.web.pages.admin_common import (
     AdminViewer,
-    AuditedRoute,
     FormFields,
     Problem,
     admin_viewer,
@@ -34,7 +33,7 @@ from envwatch.web.pages.admin_sections import CODE_LABELS, SECTIONS, TABS, Secti
 from envwatch.web.pages.render import china_time, render
 from envwatch.web.pages.session import Viewer
 
-router = APIRouter(include_in_schema=False, route_class=AuditedRoute, dependencies=[Depends(admin_viewer)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_viewer)])
 
 # never sent back into a form after a refusal
 SECRET_FIELDS = frozenset({"csrf_token", "pw", "password", "password2"})

@@ -30,7 +30,6 @@ from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.auth import ROLES
 from envwatch.web.pages.admin_common import (
     AdminViewer,
-    AuditedRoute,
     FormFields,
     Problem,
     admin_viewer,
@@ -45,7 +44,7 @@ from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import ROLE_LABELS, render
 from envwatch.web.pages.session import Viewer
 
-router = APIRouter(include_in_schema=False, route_class=AuditedRoute, dependencies=[Depends(admin_viewer)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_viewer)])
 
 BASE = "/admin/users"
 # the logins of the audit trail (page and API): the only place a login time is stored

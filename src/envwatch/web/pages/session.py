@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from envwatch.core import clock
 from envwatch.core.settings import Settings
+from envwatch.web.accounts.audit import UNSAFE_METHODS
 from envwatch.web.accounts.sessions import SessionPolicy, session_user
 from envwatch.web.auth import Principal, principal_of, session_token
 from envwatch.web.scope import Scope, china_today, resolve_scope
@@ -73,9 +74,11 @@ def viewer_or_none(request: Request) -> Viewer | None:
         return None
     user, csrf = found
     principal = principal_of(user)
-    # for the audit trail of page writes (see web.accounts.audit)
+    # the audit trail of page writes (web.accounts.audit): every write of a logged-in person gets a row
     request.state.principal = principal
     request.state.auth_via = "session"
+    if request.method in UNSAFE_METHODS:
+        request.state.audit = True
     return Viewer(principal, user, csrf)
 
 
