@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from envwatch.core.settings import Settings
+from envwatch.monitoring import rates as rates_module
 from envwatch.monitoring.day_counts import day_start, refresh_day_counts
 from envwatch.monitoring.derived_schema import factor_day_hours
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
@@ -330,6 +331,19 @@ def test_grouping_by_enterprise_and_region(engine: Engine, settings: Settings, i
     assert (city["region_code"], city["expected"], city["received"]) == ("1101", 72 + 92, 72 + 48)
     by_enterprise = {r["enterprise"]: r for r in rates(engine, settings, DAY, DAY, group="enterprise")}
     assert by_enterprise["企业0"]["valid"] == 72
+
+
+def test_day_counts_read_by_id_or_by_scan_alike(
+    engine: Engine, settings: Settings, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part of the fleet is read by device id, most of it by one scan of the period: same rates."""
+    put_day(engine, ids[GAS_MN], DAY, GAS)
+    put_day(engine, ids[WATER_MN], DAY, WATER, skip=range(12))
+    by_id = rates(engine, settings, DAY, DAY, device_ids=[ids[WATER_MN]])
+    monkeypatch.setattr(rates_module, "_IN_LIST_MAX", 0)
+    by_scan = rates(engine, settings, DAY, DAY, device_ids=[ids[WATER_MN]])
+    assert by_id == by_scan and [r["mn"] for r in by_scan] == [WATER_MN]
+    assert by_scan[0]["received"] < by_scan[0]["expected"]  # the skipped hours are the water device's
 
 
 def test_incremental_refresh_touches_only_new_hours(

@@ -10,8 +10,7 @@ refused change). A GET that hands out secrets (the registry export) asks for a r
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,8 +22,6 @@ from envwatch.core.errors import EnvwatchError, InvalidInput
 from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 50
 
 
 # ---- who may use the pages ----
@@ -124,33 +121,4 @@ class Problem:
         return cls(where, lead, exc.message, dict(values), exc.http_status)
 
 
-# ---- lists: search and paging ----
-
-
-@dataclass(frozen=True)
-class Paged:
-    """One page of a searched list."""
-
-    rows: list[Any]
-    page: int
-    pages: int
-    total: int
-    q: str
-
-
-def search_page(
-    rows: Sequence[Any], text_of_row: Callable[[Any], str], q: str, page_text: str | None
-) -> Paged:
-    """Rows whose text contains ``q`` (any case), ``PAGE_SIZE`` per page; a page out of range shows the
-    nearest one."""
-    q = q.strip()
-    wanted = q.casefold()
-    found = [r for r in rows if wanted in text_of_row(r).casefold()] if wanted else list(rows)
-    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
-    try:
-        page = int(page_text or "1")
-    except ValueError:
-        page = 1
-    page = min(max(page, 1), pages)
-    start = (page - 1) * PAGE_SIZE
-    return Paged(found[start : start + PAGE_SIZE], page, pages, len(found), q)
+# ---- lists: search and paging (web.pages.paging) ----

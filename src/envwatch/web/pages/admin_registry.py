@@ -26,10 +26,10 @@ from envwatch.web.pages.admin_common import (
     Problem,
     admin_viewer,
     checked_form,
-    search_page,
     text_of,
 )
 from envwatch.web.pages.admin_sections import CODE_LABELS, SECTIONS, TABS, Section, choices
+from envwatch.web.pages.paging import search_page
 from envwatch.web.pages.render import china_time, render
 from envwatch.web.pages.session import Viewer
 

@@ -36,11 +36,11 @@ from envwatch.web.pages.admin_common import (
     checked_form,
     optional_date,
     optional_int,
-    search_page,
     text_of,
 )
 from envwatch.web.pages.admin_sections import Input
 from envwatch.web.pages.i18n import N_
+from envwatch.web.pages.paging import search_page
 from envwatch.web.pages.render import ROLE_LABELS, render
 from envwatch.web.pages.session import Viewer
 

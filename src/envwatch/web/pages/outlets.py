@@ -41,6 +41,7 @@ from envwatch.web.pages.outlet_view import (
     rated_factors,
     visible_outlet,
 )
+from envwatch.web.pages.paging import paginate
 from envwatch.web.pages.render import render
 from envwatch.web.pages.session import CurrentViewer, Viewer, data_scope
 from envwatch.web.scope import Scope, china_today
@@ -113,9 +114,12 @@ def _list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     q = request.query_params.get("q", "")
     with engine_of(request).connect() as conn:
         cards = outlet_cards(conn, scope, q, china_today())
+    # 50 outlets a page: an administrator's or a province's list has thousands, each with live values
+    paged = paginate(cards, request.query_params.get("page"), q)
     return {
         "viewer": viewer,
-        "groups": _groups(request, scope, cards),
+        "groups": _groups(request, scope, paged.rows),
+        "paged": paged,
         "q": q,
         "kind_labels": KIND_LABELS,
         "state_labels": STATE_LABELS,

@@ -37,6 +37,8 @@ from envwatch.web.scope import Scope, china_today
 
 router = APIRouter(include_in_schema=False)
 
+EXCEEDANCES_SHOWN = 200  # rows of today's exceedances on the dashboard, worst first
+
 # the roles of the navigation entry: one table decides who sees the link and who may open the page
 ROLES = next(item.roles for item in NAV if item.path == "/region")
 TOP_ENTERPRISES = 10
@@ -265,5 +267,15 @@ def region_exceedances(request: Request, viewer: CurrentViewer, region: str | No
     scope = _scope(request, viewer)
     chosen = _chosen_or_refuse(viewer, region)
     view = _overview(request, scope, chosen.region)
-    rows = [{**asdict(e), "value_text": _shown(e.value)} for e in view.exceedances]
-    return render(request, "_region_exceedances.html", viewer=viewer, exceedances=rows, today=china_today())
+    # worst first, and at most EXCEEDANCES_SHOWN rows: on a bad day a province has thousands, and a page
+    # of thousands of rows helps nobody (the outlet pages list every hour)
+    worst = sorted(view.exceedances, key=lambda e: (e.multiple is None, -(e.multiple or 0)))
+    rows = [{**asdict(e), "value_text": _shown(e.value)} for e in worst[:EXCEEDANCES_SHOWN]]
+    return render(
+        request,
+        "_region_exceedances.html",
+        viewer=viewer,
+        exceedances=rows,
+        more=len(worst) - len(rows),
+        today=china_today(),
+    )

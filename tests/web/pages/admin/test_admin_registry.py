@@ -11,7 +11,7 @@ from sqlalchemy import Table, func, select
 
 from envwatch.registry.schema import contracts, device_keys, emission_limits, enterprises, outlets
 from envwatch.web.accounts.schema import audit_log
-from envwatch.web.pages.admin_common import PAGE_SIZE, search_page
+from envwatch.web.pages.paging import PAGE_SIZE, search_page
 from tests.web.pages.admin.conftest import MN_2025, AdminWorld, credit_code
 
 Admin = tuple[TestClient, str]

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from envwatch.core.clock import to_china
 from envwatch.web.app import create_app
+from envwatch.web.pages import paging
 from tests.web.pages.outlets.conftest import MN_GAS_A, MN_GAS_B, MN_WATER_A, SO2, OutletWorld, hour_value
 from tests.web.pages.test_pages import login
 
@@ -44,7 +45,7 @@ def test_outlets_lists_values_against_the_hour_limit(client: TestClient, outlet_
     assert 'data-state="over"' in ph and "9.5" in ph and "pH 6–9" in ph
     assert "online" in gas and "offline" in water
     # the htmx fragment is the same block alone, polled every 60 s, keeping the filter
-    assert 'hx-get="/outlets/values?q="' in html and 'hx-trigger="every 60s"' in html
+    assert 'hx-get="/outlets/values?q=&amp;page=1"' in html and 'hx-trigger="every 60s"' in html
     part = client.get("/outlets/values", headers={"HX-Request": "true"})
     assert part.status_code == 200 and "<html" not in part.text and 'data-state="over"' in part.text
 
@@ -55,7 +56,7 @@ def test_outlets_filter_by_enterprise_name(client: TestClient) -> None:
     assert "甲化工有限公司" in html and "乙热电有限公司" in html
     html = client.get("/outlets?q=乙热").text
     assert "乙热电有限公司" in html and "甲化工有限公司" not in html
-    assert 'hx-get="/outlets/values?q=%E4%B9%99%E7%83%AD"' in html
+    assert 'hx-get="/outlets/values?q=%E4%B9%99%E7%83%AD&amp;page=1"' in html
     assert 'id="no-outlets"' in client.get("/outlets?q=nothing-like-this").text
 
 
@@ -82,8 +83,8 @@ def test_outlet_page_hour_and_day_tables(client: TestClient, outlet_world: Outle
     row = _row(html, "data-start", hour.isoformat())
     assert hour_value(2) in row and 'data-outcome="valid"' in row
     assert ('data-state="over"' in row) is (hour_value(2) == "50.5")
-    before = _row(html, "data-start", (hour - timedelta(hours=1)).isoformat())
-    if to_china(hour - timedelta(hours=1)).date() == day:
+    if to_china(hour - timedelta(hours=1)).date() == day:  # the hour before is on the page (not after 01:00)
+        before = _row(html, "data-start", (hour - timedelta(hours=1)).isoformat())
         assert 'data-state="over"' in before and 'class="over"' in before and "above the limit" in before
     # the month: today's daily row against the day limit
     assert f'data-day="{day.isoformat()}"' in html
@@ -149,3 +150,18 @@ def test_auditor_sees_no_live_values_after_its_period(client: TestClient, outlet
     page = client.get(f"/outlets/{outlet_world.outlet_gas_a}")
     assert page.status_code == 200 and 'value="2025-01-31"' in page.text  # the period's last day
     assert client.get(f"/outlets/{outlet_world.outlet_gas_a}?day=2026-01-01").status_code == 403
+
+
+def test_outlet_list_is_paged(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long list comes 50 (here: 1) outlets a page; the pager and the refresh keep the page."""
+    login(client, "admin1")
+    every = re.findall(r'data-outlet="(\d+)"', client.get("/outlets").text)
+    assert len(every) >= 2
+    monkeypatch.setattr(paging, "PAGE_SIZE", 1)
+    first = client.get("/outlets").text
+    second = client.get("/outlets?page=2").text
+    assert re.findall(r'data-outlet="(\d+)"', first) == every[:1]
+    assert re.findall(r'data-outlet="(\d+)"', second) == every[1:2]
+    assert 'rel="next"' in first and 'rel="prev"' in second and "page=2" in second
+    refreshed = client.get("/outlets/values?page=2").text
+    assert re.findall(r'data-outlet="(\d+)"', refreshed) == every[1:2]

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from envwatch.web.app import create_app
+from envwatch.web.pages import region
 from tests.web.pages.region.conftest import MN1, MN2, RegionWorld
 from tests.web.pages.test_pages import login
 
@@ -132,6 +133,21 @@ def test_exceedances_follow_the_scope(client: TestClient, region_world: RegionWo
     login(client, "admin1")
     html = client.get("/region/exceedances").text
     assert set(re.findall(r'<tr data-mn="([^"]+)"', html)) == {MN1, MN2}
+
+
+def test_exceedances_list_the_worst_first_and_say_how_many_more(
+    client: TestClient, region_world: RegionWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if region_world.hours_today == 0:
+        pytest.skip("just after midnight China time: no hour of today is over yet")
+    login(client, "admin1")
+    every = re.findall(r'<tr data-mn="([^"]+)"', client.get("/region/exceedances").text)
+    assert len(every) >= 2
+    monkeypatch.setattr(region, "EXCEEDANCES_SHOWN", 1)
+    html = client.get("/region/exceedances").text
+    assert len(re.findall(r'<tr data-mn="', html)) == 1
+    assert f'id="exceedances-more">{len(every) - 1} ' in html.replace("今日另有 ", "")
+    assert "No exceedance" not in html and "没有超标" not in html
 
 
 def test_page_loads_fragments_and_assets(client: TestClient) -> None:
