@@ -9,6 +9,7 @@ import logging
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -394,7 +395,10 @@ async def _serve(
         typer.echo(f"HJ 212 gateway: tcp://{settings.gateway_host}:{port}")
     app = create_app(settings, engine, gw) if web else None
     settle_heap()  # what exists now lives as long as the process: keep full collections short
-    tasks = [asyncio.create_task(c) for c in [*extra, _keep_rate_counts_fresh(settings, engine)]]
+    background = [*extra, _keep_rate_counts_fresh(settings, engine)]
+    if app is not None:
+        background.append(_keep_dashboard_warm(settings, engine, app.state.hour_cache))
+    tasks = [asyncio.create_task(c) for c in background]
     stop = asyncio.Event()
     try:
         if app is not None:
@@ -441,6 +445,23 @@ async def _keep_rate_counts_fresh(settings: Settings, engine: Any) -> None:
             continue
         if stats.device_hours:
             log.debug("rate counts: %d device-hours recomputed", stats.device_hours)
+
+
+async def _keep_dashboard_warm(settings: Settings, engine: Any, cache: Any) -> None:
+    """Judge today's new hours of the whole fleet into the app's hour cache, at start and then every
+    ``dashboard_warm_every_s`` (``monitoring.overview.warm``): the regional overview then only reads."""
+    from envwatch.core.clock import utcnow
+    from envwatch.monitoring.overview import warm
+
+    log = logging.getLogger("envwatch.dashboard")
+    while True:
+        try:
+            started = time.monotonic()
+            found = await asyncio.to_thread(warm, engine, settings, cache, utcnow())
+            log.debug("dashboard warmed in %.1f s: %d exceedances today", time.monotonic() - started, found)
+        except Exception:  # the dashboard judges what it needs itself; this only saves it the wait
+            log.exception("warming the dashboard failed")
+        await asyncio.sleep(settings.dashboard_warm_every_s)
 
 
 GatewayPort = Annotated[int | None, typer.Option("--gateway-port", help="HJ 212 TCP port (default 8212)")]

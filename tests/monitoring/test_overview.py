@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from envwatch.core.settings import Settings
-from envwatch.monitoring.overview import Area, area_device_ids, overview
+from envwatch.monitoring.hour_cache import HourCache
+from envwatch.monitoring.overview import Area, area_device_ids, overview, warm
 from envwatch.registry import service as svc
 from envwatch.registry.models import EmissionLimitIn, EnterpriseIn, OutletIn, credit_code_check_char
 from envwatch.registry.service_limits import add_emission_limit
@@ -171,6 +172,20 @@ def test_exceedances_with_their_multiple(engine: Engine, settings: Settings, wor
     cod = rows[(WATER_MN, COD, None)]  # the day limit against today's mean so far
     assert (cod.value, cod.limit, cod.multiple) == (Decimal("55.000"), Decimal("50"), Decimal("0.10"))
     assert len(found) == 4
+
+
+def test_warming_fills_the_cache_the_dashboard_then_reads(
+    engine: Engine, settings: Settings, world: World
+) -> None:
+    """``warm`` judges the whole fleet into the cache; a region's overview afterwards finds the same
+    exceedances as without a cache, from what is held."""
+    cache = HourCache()
+    assert warm(engine, settings, cache, NOW) == 4
+    assert cache.held_devices  # judged once, for every later request
+    with engine.connect() as conn:
+        cached = overview(conn, settings, Area(None), _online(world), NOW, cache).exceedances
+        fresh = overview(conn, settings, Area(None), _online(world), NOW).exceedances
+    assert cached == fresh
 
 
 def test_invalid_hours_and_limits_not_in_force_are_not_counted(

@@ -239,6 +239,13 @@ class Settings(BaseSettings):
         description="API token of the admin; unset means one is generated in <data_dir>/admin_token",
     )
 
+    dashboard_warm_every_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often `serve` judges today's new hours of the whole fleet for the regional "
+        "overview (its first request after a start is then as quick as the others)",
+    )
+
     # --- pages: the regional map (web.pages.region, docs/web.md "Map") ----------------------------------
     map_tiles_url: str = Field(
         default="",

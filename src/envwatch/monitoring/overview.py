@@ -22,7 +22,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from envwatch.core.settings import Settings
 from envwatch.monitoring.day_counts import china_day, day_start
@@ -319,3 +319,11 @@ def overview(
     )
     status = {outlet.id: outlet_status(outlet, online, exceeding) for outlet in outs}
     return Overview(outs, status, counts, exceedances)
+
+
+def warm(engine: Engine, settings: Settings, cache: HourCache, now: datetime) -> int:
+    """Judge today's hours of the whole fleet into ``cache`` (what ``serve`` does every
+    ``dashboard_warm_every_s``): the first dashboard request after a start, and each one after a busy
+    minute, then only reads what is held. Returns how many exceedances there are today."""
+    with engine.connect() as conn:
+        return len(today_exceedances(conn, settings, area_outlets(conn, Area(None)), now, cache))

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 import envwatch
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
+from envwatch.monitoring.hour_cache import HourCache
 from envwatch.web.accounts.api import auth_router, users_router
 from envwatch.web.accounts.audit import AuditMiddleware
 from envwatch.web.api import (
@@ -47,6 +48,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.state.settings = settings
     app.state.engine = engine
     app.state.gateway = gateway
+    # today's judged hours of the regional overview, shared by every request (monitoring.hour_cache)
+    app.state.hour_cache = HourCache()
     app.state.admin_token = admin_token(settings)
     # every write under /api/ that reached authentication gets an audit_log row (issue 4)
     app.add_middleware(AuditMiddleware)

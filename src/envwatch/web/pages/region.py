@@ -13,7 +13,6 @@ Everything is the viewer's scope (``session.data_scope``) cut to the chosen regi
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,7 +42,6 @@ EXCEEDANCES_SHOWN = 200  # rows of today's exceedances on the dashboard, worst f
 ROLES = next(item.roles for item in NAV if item.path == "/region")
 TOP_ENTERPRISES = 10
 RANKING_GROUPS = ("enterprise", "operator")
-_CACHE_LOCK = threading.Lock()  # creates the app's HourCache once
 
 STATUS_LABELS = {
     "exceeding": N_("Exceeding today"),
@@ -98,13 +96,10 @@ def _area(scope: Scope, region: str | None) -> Area:
 
 
 def _hour_cache(request: Request) -> HourCache:
-    """The app's cache of today's judged hours: every region request of every viewer shares it (a
-    verdict does not depend on who looks; the area only picks devices)."""
-    state = request.app.state
-    with _CACHE_LOCK:
-        if getattr(state, "hour_cache", None) is None:
-            state.hour_cache = HourCache()
-    cache: HourCache = state.hour_cache
+    """The app's cache of today's judged hours (made by ``create_app``, kept warm by ``serve``): every
+    region request of every viewer shares it (a verdict does not depend on who looks; the area only
+    picks devices)."""
+    cache: HourCache = request.app.state.hour_cache
     return cache
 
 
