@@ -7,7 +7,8 @@ Fills a fresh SQLite store (the embedded default) with:
 - a year (365 days, 8,760 hours) of hour records per logger (≈ 8.7 M records), ~5 % of values flagged
   invalid and ~1 % of hours missing; the minute records of the last two days (≈ 2.9 M); a real-time
   record and an online/offline state per logger;
-- users: an admin, a regulator of one county (a tenth of the fleet) and an enterprise user.
+- users: an admin, a regulator of one county (a tenth of the fleet), an enterprise user and an operator
+  contracted by ten enterprises (100 devices).
 
 The clock is set (time-machine, ticking) to ``--china-time`` of today, 23:30 by default: the regional
 overview judges "today" from China midnight, so late evening is its heaviest hour. Then it logs each user
@@ -50,11 +51,12 @@ from envwatch.migrations import upgrade
 from envwatch.monitoring.day_counts import refresh_day_counts
 from envwatch.monitoring.overview import warm
 from envwatch.registry import service as svc
-from envwatch.registry.models import EmissionLimitIn, EnterpriseIn, OutletIn
+from envwatch.registry import service_operators as ops
+from envwatch.registry.models import ContractIn, EmissionLimitIn, EnterpriseIn, OperatorIn, OutletIn
 from envwatch.registry.schema import device_factors, devices, enterprises
 from envwatch.registry.service_limits import add_emission_limit
 from envwatch.registry.store import DeviceRow, import_devices, load_devices
-from envwatch.web.accounts.store import create_user
+from envwatch.web.accounts.store import create_user, user_for_login
 from envwatch.web.app import create_app
 
 FACTORS = ("a21026", "a21002", "a34013", "a19001", "a01012", "a01011")  # SO2 NOx PM O2 T v
@@ -203,6 +205,36 @@ def users(engine: Engine, enterprise_id: int, now: datetime) -> None:
             create_user(conn, name, PASSWORD, fields, now, min_password_length=10)
 
 
+def operator_user(engine: Engine, enterprise_ids: list[int], now: datetime) -> None:
+    """An operating company contracted by the first ten enterprises (100 devices) and its user ``operator``
+    (idempotent: a kept store gets them on its next run)."""
+    with engine.begin() as conn:
+        if user_for_login(conn, "operator") is not None:
+            return
+        operator = ops.create_operator(
+            conn, OperatorIn(name="基准运维", credit_code=credit_code("140100", 999)), now
+        )
+        for n, enterprise_id in enumerate(enterprise_ids[:10], start=1):
+            ops.create_contract(
+                conn,
+                operator["id"],
+                ContractIn(
+                    enterprise_id=enterprise_id,
+                    contract_no=f"BENCH-{n:03d}",
+                    valid_from=(now - timedelta(days=400)).date(),
+                ),
+                now,
+            )
+        create_user(
+            conn,
+            "operator",
+            PASSWORD,
+            {"role": "operator", "operator_id": operator["id"]},
+            now,
+            min_password_length=10,
+        )
+
+
 def pages(engine: Engine, enterprise_id: int) -> list[str]:
     """The page URLs to time (concrete ids of the first enterprise)."""
     with engine.connect() as conn:
@@ -212,6 +244,7 @@ def pages(engine: Engine, enterprise_id: int) -> list[str]:
             .order_by(devices.c.id)
         ).first()  # type: ignore[misc]
     today = datetime.now(CHINA_TZ).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     code = credit_code(COUNTIES[0], 1)
     return [
         "/home",
@@ -230,12 +263,17 @@ def pages(engine: Engine, enterprise_id: int) -> list[str]:
         "/filings",
         "/public",
         f"/public/{code}",
+        "/reports",
+        f"/reports/outlet-month.xlsx?outlet={outlet_id}&month={last_month}",
+        "/workbench",
+        "/workbench/attention",
+        "/workbench/rates",
     ]
 
 
 def time_pages(app: Any, urls: list[str], repeat: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for user in ("admin", "regulator", "enterprise"):
+    for user in ("admin", "regulator", "enterprise", "operator"):
         client = TestClient(app, base_url="https://testserver")
         r = client.post(
             "/login", data={"username": user, "password": PASSWORD, "next": "/home"}, follow_redirects=False
@@ -317,6 +355,7 @@ def main() -> None:
             refresh_day_counts(engine, settings, now)
             results["day_counts_s"] = round(time.perf_counter() - t0, 1)
             print(f"day counts built in {results['day_counts_s']} s", flush=True)
+        operator_user(engine, enterprise_ids, now)
         app = create_app(settings, engine)
         # what `serve` does at start (and every minute): judge today's hours of the fleet for the dashboard
         t0 = time.perf_counter()
