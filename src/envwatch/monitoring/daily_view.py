@@ -20,13 +20,13 @@ from envwatch.monitoring.day_counts import day_start, hour_floor
 from envwatch.monitoring.explain import explain_cross_check, explain_day, explain_verdict
 from envwatch.monitoring.hourly_view import (
     HourView,
-    _by_time,
-    _decimal,
-    _device,
-    _hours,
-    _marks,
-    _read,
+    by_time,
     check_days,
+    device_record,
+    judge_hours,
+    read_device_data,
+    read_marks,
+    to_decimal,
 )
 from envwatch.monitoring.validity import HourValue, cross_check, day_from_hours, value_verdict
 
@@ -62,18 +62,18 @@ def device_days(
     ``complete: false`` (its later hours are not judged yet)."""
     check_days(first_day, last_day)
     start, end = day_start(first_day), day_start(last_day + timedelta(days=1))
-    device = _device(conn, device_id)
+    device = device_record(conn, device_id)
     last = min(end, hour_floor(now))
     # the marks of the whole days: the device's day records are judged over their full day
-    marks = _marks(conn, settings, device_id, start, end)
+    marks = read_marks(conn, settings, device_id, start, end)
     views: list[HourView] = []
     flows: dict[datetime, HourView] | None = None
     if start < last:
-        data = _read(conn, settings, device, start, last, marks)
-        views = _hours(data, settings, factor)
+        data = read_device_data(conn, settings, device, start, last, marks)
+        views = judge_hours(data, settings, factor)
         if device.kind == "water" and factor != WATER_FLOW:
-            flows = {v.start: v for v in _hours(data, settings, WATER_FLOW)}
-    reported = _by_time(conn, device_id, "day", start, end)
+            flows = {v.start: v for v in judge_hours(data, settings, WATER_FLOW)}
+    reported = by_time(conn, device_id, "day", start, end)
     out = []
     day = first_day
     while day <= last_day:
@@ -85,7 +85,7 @@ def device_days(
         device_part = None
         check = None
         if sent is not None:
-            value = _decimal(sent.get("Avg"))
+            value = to_decimal(sent.get("Avg"))
             verdict = value_verdict(
                 device.kind, factor, sent.get("Flag"), marks, begin, finish, settings, value=value
             )

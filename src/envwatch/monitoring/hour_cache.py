@@ -39,12 +39,12 @@ from envwatch.core.settings import Settings
 from envwatch.monitoring.day_counts import HOUR, china_day, hour_floor
 from envwatch.monitoring.hourly_view import (
     HourView,
-    _device,
-    _hours,
-    _read,
+    device_record,
     hour_views_for_factors,
     interval_of,
+    judge_hours,
     minute_gcd,
+    read_device_data,
 )
 from envwatch.monitoring.marks_schema import mark_reviews, marks
 from envwatch.monitoring.schema import measurements
@@ -246,8 +246,10 @@ class HourCache:
         signature: tuple[Any, ...],
     ) -> _Entry:
         """Judge every hour of [start, last) again."""
-        data = _read(conn, settings, _device(conn, device_id), start, last, cross_checks=False)
-        hours = {factor: [judged(v) for v in _hours(data, settings, factor)] for factor in factors}
+        data = read_device_data(
+            conn, settings, device_record(conn, device_id), start, last, cross_checks=False
+        )
+        hours = {factor: [judged(v) for v in judge_hours(data, settings, factor)] for factor in factors}
         entry = _Entry(start, last, signature, minute_gcd(data.minutes), dict(data.rows), hours)
         self._entries[device_id] = entry
         return entry
@@ -257,14 +259,16 @@ class HourCache:
     ) -> bool:
         """Judge the hours [entry.end, last) only; False when the day's minute step changed with them (the
         held hours were judged with another step: they must be judged again)."""
-        data = _read(conn, settings, _device(conn, device_id), entry.end, last, cross_checks=False)
+        data = read_device_data(
+            conn, settings, device_record(conn, device_id), entry.end, last, cross_checks=False
+        )
         step = minute_gcd(data.minutes, entry.step)
         if interval_of(step) != interval_of(entry.step):
             return False
         # a fresh read: no hour is built yet, so it can take the day's step instead of its own
         data = replace(data, interval=interval_of(step))
         for factor, held in entry.hours.items():
-            held.extend(judged(v) for v in _hours(data, settings, factor))
+            held.extend(judged(v) for v in judge_hours(data, settings, factor))
         entry.rows.update(data.rows)
         entry.end, entry.step = last, step
         return True

@@ -151,23 +151,25 @@ TEMPERATURE, PRESSURE, MOISTURE = "a01012", "a01013", "a01014"  # flue-gas param
 
 
 @dataclass(frozen=True, slots=True)
-class _Device:
+class DeviceFacts:
+    """What judging a device's hours needs from the registry."""
+
     id: int
     kind: Kind
     outlet_id: int | None
 
 
-def _device(conn: Connection, device_id: int) -> _Device:
+def device_record(conn: Connection, device_id: int) -> DeviceFacts:
     row = conn.execute(
         select(devices.c.id, devices.c.kind, devices.c.outlet_id).where(devices.c.id == device_id)
     ).first()
     if row is None:
         raise NotFound(f"no device with id {device_id}")
     kind: Kind = "water" if row.kind == "water" else "gas"
-    return _Device(row.id, kind, row.outlet_id)
+    return DeviceFacts(row.id, kind, row.outlet_id)
 
 
-def _by_time(
+def by_time(
     conn: Connection,
     device_id: int,
     kind: str,
@@ -188,7 +190,7 @@ def _by_time(
     return out
 
 
-def _decimal(text: str | None) -> Decimal | None:
+def to_decimal(text: str | None) -> Decimal | None:
     exact = exact_text(text)
     return None if exact is None else Decimal(exact)
 
@@ -222,10 +224,10 @@ def _minute_interval(times: Iterable[datetime]) -> timedelta:
 
 
 @dataclass(frozen=True, slots=True)
-class _Data:
+class DeviceData:
     """Everything one range needs, read once and shared by every factor (the O2 and flow hours too)."""
 
-    device: _Device
+    device: DeviceFacts
     start: datetime
     end: datetime
     hours: dict[datetime, dict[str, dict[str, str]]]
@@ -244,29 +246,29 @@ class _Data:
     plain: dict[tuple[str, datetime], HourView] = field(default_factory=dict)
 
 
-def _marks(
+def read_marks(
     conn: Connection, settings: Settings, device_id: int, start: datetime, end: datetime
 ) -> list[MarkSpan]:
     # the same marks as the rates: approval and late rules in one place (marks_store.deciding_marks)
     return deciding_marks(conn, settings, [device_id], start, end)
 
 
-def _read(
+def read_device_data(
     conn: Connection,
     settings: Settings,
-    device: _Device,
+    device: DeviceFacts,
     start: datetime,
     end: datetime,
     marks: list[MarkSpan] | None = None,
     *,
     interval: timedelta | None = None,
     cross_checks: bool = True,
-) -> _Data:
+) -> DeviceData:
     """Everything [start, end) needs. ``interval`` overrides the minute step read off this range (a cache
     that extends a longer range passes the step of the whole range)."""
     device_id = device.id
     rows: Counter[datetime] = Counter()
-    minutes = _by_time(conn, device_id, "minute", start, end, rows)
+    minutes = by_time(conn, device_id, "minute", start, end, rows)
     f = device_factors.c
     factors = {
         r.factor: (r.basis, r.unit)
@@ -282,14 +284,14 @@ def _read(
                 if row["reference_o2"] is not None
             }
             day += DAY
-    return _Data(
+    return DeviceData(
         device=device,
         start=start,
         end=end,
-        hours=_by_time(conn, device_id, "hour", start, end, rows),
+        hours=by_time(conn, device_id, "hour", start, end, rows),
         minutes=minutes,
         interval=_minute_interval(minutes) if interval is None else interval,
-        marks=_marks(conn, settings, device_id, start, end) if marks is None else marks,
+        marks=read_marks(conn, settings, device_id, start, end) if marks is None else marks,
         reference_o2=references,
         bases={f: b for f, (b, _) in factors.items()},
         pressure_unit="Pa" if factors.get(PRESSURE, ("", ""))[1].strip().lower() == "pa" else "kPa",
@@ -321,7 +323,7 @@ def _check_range(start: datetime, end: datetime, now: datetime) -> tuple[datetim
     return hour_floor(start), min(_ceil_hour(end), hour_floor(now))
 
 
-def _hour_minutes(data: _Data, factor: str, hour: datetime) -> list[MinuteValue]:
+def _hour_minutes(data: DeviceData, factor: str, hour: datetime) -> list[MinuteValue]:
     out = []
     step = data.interval
     slot = hour
@@ -331,11 +333,11 @@ def _hour_minutes(data: _Data, factor: str, hour: datetime) -> list[MinuteValue]
             out.append(
                 MinuteValue(
                     slot,
-                    _decimal(fields.get("Avg")),
+                    to_decimal(fields.get("Avg")),
                     fields.get("Flag"),
-                    _decimal(fields.get("Min")),
-                    _decimal(fields.get("Max")),
-                    _decimal(fields.get("Cou")),
+                    to_decimal(fields.get("Min")),
+                    to_decimal(fields.get("Max")),
+                    to_decimal(fields.get("Cou")),
                 )
             )
         slot += step
@@ -350,8 +352,8 @@ def _missing_reasons(kind: Kind, reasons: tuple[Reason, ...]) -> tuple[Reason, .
     return (missing, *kept)
 
 
-def _plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) -> HourView:
-    """The hour of ``factor`` without conversion (built once per read: :attr:`_Data.plain`)."""
+def _plain_hour(data: DeviceData, settings: Settings, factor: str, hour: datetime) -> HourView:
+    """The hour of ``factor`` without conversion (built once per read: :attr:`DeviceData.plain`)."""
     key = (factor, hour)
     view = data.plain.get(key)
     if view is None:
@@ -359,7 +361,7 @@ def _plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) ->
     return view
 
 
-def _build_plain_hour(data: _Data, settings: Settings, factor: str, hour: datetime) -> HourView:
+def _build_plain_hour(data: DeviceData, settings: Settings, factor: str, hour: datetime) -> HourView:
     """The hour of ``factor`` without conversion: its source, value, verdict and cross-check."""
     kind = data.device.kind
     sent = data.hours.get(hour, {}).get(factor)
@@ -370,7 +372,7 @@ def _build_plain_hour(data: _Data, settings: Settings, factor: str, hour: dateti
         else None
     )
     if sent is not None:
-        value = _decimal(sent.get("Avg"))
+        value = to_decimal(sent.get("Avg"))
         flag = sent.get("Flag")
         verdict = value_verdict(kind, factor, flag, data.marks, hour, hour + HOUR, settings, value=value)
         check = None
@@ -405,7 +407,7 @@ def _with_conversion(view: HourView, o2: HourView | None, reference: Decimal, se
     o2_value = o2.value if o2 is not None and o2.valid else None
     dry = view.value if view.basis == "standard_dry" else view.standard_dry
     converted = converted_concentration(dry, o2_value, reference, settings)
-    device_zs = _decimal(view.fields.get("ZsAvg"))
+    device_zs = to_decimal(view.fields.get("ZsAvg"))
     check = None
     if device_zs is not None:
         check = cross_check(device_zs, converted.value, settings.aggregate_tolerance_pct)
@@ -456,7 +458,7 @@ def _with_standard_dry(
     return replace(view, basis=basis, standard_dry=dry, standard_reasons=(reason,))
 
 
-def _hours(data: _Data, settings: Settings, factor: str) -> list[HourView]:
+def judge_hours(data: DeviceData, settings: Settings, factor: str) -> list[HourView]:
     starts = []
     hour = data.start
     while hour < data.end:
@@ -497,10 +499,10 @@ def hour_views(
 ) -> list[HourView]:
     """The typed hours of :func:`device_hours` (what :func:`~envwatch.monitoring.daily_view.device_days` aggregates)."""
     first, last = _check_range(start, end, now)
-    device = _device(conn, device_id)  # an unknown device is an error, even for a range not over yet
+    device = device_record(conn, device_id)  # an unknown device is an error, even for a range not over yet
     if first >= last:
         return []
-    return _hours(_read(conn, settings, device, first, last), settings, factor)
+    return judge_hours(read_device_data(conn, settings, device, first, last), settings, factor)
 
 
 def hour_views_for_factors(
@@ -521,11 +523,11 @@ def hour_views_for_factors(
     for callers that only judge (the overview's 今日超标)."""
     wanted = list(dict.fromkeys(factors))
     first, last = _check_range(start, end, now)
-    device = _device(conn, device_id)
+    device = device_record(conn, device_id)
     if first >= last:
         return {factor: [] for factor in wanted}
-    data = _read(conn, settings, device, first, last, cross_checks=cross_checks)
-    return {factor: _hours(data, settings, factor) for factor in wanted}
+    data = read_device_data(conn, settings, device, first, last, cross_checks=cross_checks)
+    return {factor: judge_hours(data, settings, factor) for factor in wanted}
 
 
 def device_hours(
