@@ -85,20 +85,29 @@ class CommandSpec:
     cn: str
     title: str
     check: Callable[[Mapping[str, Any]], dict[str, str]]
+    params: tuple[str, ...] = ()  # the CP parameters it takes (a form shows these fields)
 
 
+_RANGE = ("BeginTime", "EndTime")
 SPECS: dict[str, CommandSpec] = {
     s.cn: s
     for s in (
         CommandSpec("1011", "get the data logger's time (提取现场机时间)", _no_params),
-        CommandSpec("1012", "set the data logger's time (设置现场机时间)", _set_time),
+        CommandSpec("1012", "set the data logger's time (设置现场机时间)", _set_time, ("SystemTime",)),
         CommandSpec("1061", "get the real-time data interval", _no_params),
-        CommandSpec("1062", "set the real-time data interval, 30-3600 s", _int_in("RtdInterval", 30, 3600)),
+        CommandSpec(
+            "1062",
+            "set the real-time data interval, 30-3600 s",
+            _int_in("RtdInterval", 30, 3600),
+            ("RtdInterval",),
+        ),
         CommandSpec("1063", "get the minute data interval", _no_params),
-        CommandSpec("1064", "set the minute data interval, minutes", _int_in("MinInterval", 1, 30)),
-        CommandSpec("2051", "request minute data history (补传分钟数据)", _time_range),
-        CommandSpec("2061", "request hour data history (补传小时数据)", _time_range),
-        CommandSpec("2031", "request day data history (补传日数据)", _time_range),
+        CommandSpec(
+            "1064", "set the minute data interval, minutes", _int_in("MinInterval", 1, 30), ("MinInterval",)
+        ),
+        CommandSpec("2051", "request minute data history (补传分钟数据)", _time_range, _RANGE),
+        CommandSpec("2061", "request hour data history (补传小时数据)", _time_range, _RANGE),
+        CommandSpec("2031", "request day data history (补传日数据)", _time_range, _RANGE),
     )
 }
 
@@ -201,3 +210,16 @@ def get_command(engine: Engine, command_id: int) -> CommandView:
         status=status,
         events=events,
     )
+
+
+def recent_commands(engine: Engine, device_id: int, limit: int = 10) -> list[CommandView]:
+    """The device's latest commands, newest first, each with its status (the device page's list)."""
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(commands.c.id)
+            .where(commands.c.device_id == device_id)
+            .order_by(commands.c.id.desc())
+            .limit(limit)
+        ).scalars()
+        wanted = list(ids)
+    return [get_command(engine, command_id) for command_id in wanted]

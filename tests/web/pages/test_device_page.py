@@ -96,3 +96,44 @@ def test_device_page_range_and_history(client: TestClient) -> None:
     assert 'id="no-factors"' in earlier.text and f'value="{day}"' in earlier.text
     assert client.get(f"/devices/{MN_A}?span=1000").status_code == 422
     assert client.get(f"/devices/{MN_A}?until=yesterday").status_code == 422
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_commands_from_the_device_page(client: TestClient) -> None:
+    """A history request (补传) is queued with its times in device format and listed with its status; a
+    bad range comes back in the form and nothing is queued; the role and the CSRF token are checked."""
+    login(client, "admin1")
+    page = client.get(f"/devices/{MN_A}")
+    assert 'id="command-form"' in page.text
+    before = len(re.findall(r"<tr data-command=", page.text))
+    form = {
+        "csrf_token": _token(page.text),
+        "cn": "2061",
+        "BeginTime": "2026-11-20T08:00",
+        "EndTime": "2026-11-20T12:00",
+    }
+    r = client.post(f"/devices/{MN_A}/commands", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/devices/{MN_A}?sent=")
+    listed = client.get(r.headers["location"]).text
+    assert 'id="command-sent"' in listed
+    assert 'data-status="queued"' in listed and "BeginTime=20261120080000" in listed
+    assert len(re.findall(r"<tr data-command=", listed)) == before + 1
+    bad = client.post(f"/devices/{MN_A}/commands", data={**form, "EndTime": "2026-11-19T00:00"})
+    assert bad.status_code == 422 and 'id="command-error"' in bad.text and "after EndTime" in bad.text
+    assert len(re.findall(r"<tr data-command=", bad.text)) == before + 1  # nothing more queued
+    no_token = {k: v for k, v in form.items() if k != "csrf_token"}
+    assert client.post(f"/devices/{MN_A}/commands", data=no_token, follow_redirects=False).status_code == 403
+
+
+def test_an_enterprise_may_not_command_its_logger(client: TestClient) -> None:
+    """SX-29: parameters are changed by those who run the devices (scope.WRITERS["command"])."""
+    login(client, "ent_a")
+    page = client.get(f"/devices/{MN_A}")
+    assert page.status_code == 200 and 'id="command-form"' not in page.text
+    r = client.post(f"/devices/{MN_A}/commands", data={"csrf_token": _token(page.text), "cn": "1011"})
+    assert r.status_code == 403

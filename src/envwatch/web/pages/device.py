@@ -12,12 +12,15 @@ import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from envwatch.core.clock import to_china, utcnow
+from envwatch.core.errors import InvalidInput
+from envwatch.ingest.commands import SPECS, create_command, recent_commands
 from envwatch.ingest.queries import PacketQuery, read_devices, read_packets
 from envwatch.monitoring import marks_store
 from envwatch.monitoring.day_counts import day_start
@@ -28,7 +31,7 @@ from envwatch.registry.schema import device_factors
 from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.pages.i18n import N_, locale_of, translations
 from envwatch.web.pages.render import render
-from envwatch.web.pages.session import CurrentViewer, data_scope
+from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf, data_scope
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +47,28 @@ SOURCE_LABELS = {
     "none": N_("nothing received"),
 }
 OUTCOME_LABELS = {"valid": N_("valid"), "invalid": N_("invalid"), "exempt": N_("exempt")}
+# downlink commands (HJ 212-2017 Table 4/6) and their states (ingest.exchange), in the page's words
+COMMAND_LABELS = {
+    "1011": N_("Get the logger's time"),
+    "1012": N_("Set the logger's time (empty: the platform's clock)"),
+    "1061": N_("Get the real-time data interval"),
+    "1062": N_("Set the real-time data interval (30–3600 s)"),
+    "1063": N_("Get the minute data interval"),
+    "1064": N_("Set the minute data interval (1–30 min)"),
+    "2051": N_("Re-send minute data of a time range (补传)"),
+    "2061": N_("Re-send hour data of a time range (补传)"),
+    "2031": N_("Re-send day data of a time range (补传)"),
+}
+COMMAND_STATES = {
+    "queued": N_("queued"),
+    "sent": N_("sent"),
+    "accepted": N_("accepted by the logger"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "timed_out": N_("no answer"),
+    "expired": N_("expired (the logger was not connected)"),
+    "interrupted": N_("interrupted"),
+}
 
 
 def _device_row(request: Request, device_id: int) -> dict[str, Any]:
@@ -152,6 +177,22 @@ def device_page(
     factor: str | None = None,
     span: int = CHART_HOURS,
     until: str | None = None,
+    sent: int | None = None,
+) -> Response:
+    return _render_device(request, viewer, mn, factor, span, until, sent=sent)
+
+
+def _render_device(
+    request: Request,
+    viewer: Viewer,
+    mn: str,
+    factor: str | None = None,
+    span: int = CHART_HOURS,
+    until: str | None = None,
+    *,
+    sent: int | None = None,
+    command_error: str | None = None,
+    command_form: dict[str, str] | None = None,
 ) -> Response:
     scope = data_scope(request, viewer)
     with engine_of(request).connect() as conn:
@@ -168,9 +209,12 @@ def device_page(
             hours = device_hours(conn, settings_of(request), device_id, chosen, start, end, now)
         marks = _mark_rows(conn, device_id, start, end, locale)
     packets = read_packets(engine_of(request), PacketQuery(mn=mn, limit=PACKETS))
+    # an auditor reads only its period: commands are shown to the others (they are the device's log)
+    commands = recent_commands(engine_of(request), device_id) if scope.period is None else []
     return render(
         request,
         "device.html",
+        422 if command_error else 200,
         viewer=viewer,
         device=_device_row(request, device_id),
         factors=factors,
@@ -182,6 +226,14 @@ def device_page(
         packets=packets,
         latest=latest_values(request, device_id, now),
         can_mark=scope.can_write("mark"),
+        can_command=scope.can_write("command"),
+        commands=commands,
+        command_specs=list(SPECS.values()),
+        command_labels=COMMAND_LABELS,
+        command_states=COMMAND_STATES,
+        command_error=command_error,
+        command_form=command_form or {},
+        sent=sent,
         source_labels=SOURCE_LABELS,
         outcome_labels=OUTCOME_LABELS,
         hours_span=span,
@@ -190,6 +242,32 @@ def device_page(
         range_start=start,
         range_end=end,
     )
+
+
+@router.post("/devices/{mn}/commands", response_class=HTMLResponse)
+async def send_command(request: Request, viewer: CurrentViewer, mn: str) -> Response:
+    """A downlink command (下发命令) from the device page, through the API's service and scope order:
+    404 for a device out of scope, 403 for a role that may not command, the service's error in the form."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    check_csrf(request, viewer, form.get("csrf_token"))
+    scope = data_scope(request, viewer)
+    with engine_of(request).connect() as conn:
+        scope.device_id(conn, mn)
+    scope.require_write("command")
+    spec = SPECS.get(form.get("cn", ""))
+    params = {} if spec is None else {p: form[p].strip() for p in spec.params if form.get(p, "").strip()}
+    try:
+        view = create_command(
+            engine_of(request),
+            mn=mn,
+            cn=form.get("cn", ""),
+            params=params,
+            requested_by=viewer.principal.name,
+            now=utcnow(),
+        )
+    except InvalidInput as exc:
+        return _render_device(request, viewer, mn, command_error=exc.message, command_form=form)
+    return RedirectResponse(f"/devices/{quote(mn)}?sent={view.id}#commands", status_code=303)
 
 
 def _chart_labels(request: Request) -> dict[str, str]:
