@@ -1,13 +1,14 @@
-"""Every page route, enumerated from the app: another enterprise's user never gets 甲's data through it.
+"""Every page route, enumerated from the app: no outsider (another enterprise's user, a regulator of another
+province, an operator and its field staff without a contract with 甲) gets 甲's data through it.
 
 The routes come from the application itself (the page routers are left out of OpenAPI, so they are read
 from ``app.routes``, nested routers included): a new page with a path parameter this module does not know
 fails :func:`test_every_page_route_is_known`, so tenancy cannot be forgotten for it.
 
-- GET with an object of 甲 in the path (a device, an outlet, a filing …) as 乙's enterprise user: 403 or
+- GET with an object of 甲 in the path (a device, an outlet, a filing …) as each outsider: 403 or
   404, never the page;
-- GET without a path parameter as 乙's user: 甲's name and MN do not appear (or the page is refused);
-- POST to 甲's object as 乙's user with a valid CSRF token: refused (403/404/413/422), never a redirect
+- GET without a path parameter as each outsider: 甲's name and MN do not appear (or the page is refused);
+- POST to 甲's object as each outsider with a valid CSRF token: refused (403/404/413/422), never a redirect
   after a write or a 2xx;
 - every route but the public ones and the login page without a session: a redirect to the login page
   (or 401 for htmx), never the page.
@@ -27,15 +28,16 @@ from sqlalchemy import Engine, select
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
-from envwatch.core.db import make_engine
-from envwatch.migrations import upgrade
+from envwatch.demo import credit_code
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
 from envwatch.registry import filings as filing_service
+from envwatch.registry import service_operators as ops
+from envwatch.registry.models import ContractIn, OperatorIn
 from envwatch.registry.schema import devices, enterprises, outlets
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
-from tests.web.pages.conftest import MN_A, PASSWORD, World, page_settings, populate
+from tests.web.pages.conftest import MN_A, PASSWORD, World, fresh_store, populate
 from tests.web.pages.test_pages import login
 
 A_NAME = "甲化工有限公司"
@@ -68,12 +70,9 @@ def page_routes(app: Any) -> list[tuple[str, str]]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A world of its own (the shared one's, populated alike): the objects made here (a mark, a filing)
     must not change what the other page tests count."""
-    settings = page_settings(tmp_path_factory.mktemp("tenancy") / "var")
-    engine = make_engine(settings)
-    upgrade(engine)
-    ent_a, ent_b = populate(engine)
-    yield World("http://testserver", settings, engine, ent_a, ent_b)
-    engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("tenancy") / "var") as (settings, engine):
+        ent_a, ent_b = populate(engine)
+        yield World("http://testserver", settings, engine, ent_a, ent_b)
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +84,25 @@ def objects(world: World) -> dict[str, str]:
         outlet_id = conn.execute(
             select(outlets.c.id).where(outlets.c.enterprise_id == world.enterprise_a)
         ).scalar_one()
-        credit_code = conn.execute(
+        a_code = conn.execute(
             select(enterprises.c.credit_code).where(enterprises.c.id == world.enterprise_a)
         ).scalar_one()
-        if store.user_for_login(conn, "ent_b_tenancy") is None:
-            store.create_user(
-                conn, "ent_b_tenancy", PASSWORD, {"role": "enterprise", "enterprise_id": world.enterprise_b}, now,
-                min_password_length=10,
-            )  # fmt: skip
+        # 乙's enterprise user, a regulator of 乙's province, an operator contracted by 乙 only
+        operator = ops.create_operator(
+            conn, OperatorIn(name="乙的运维", credit_code=credit_code("440103", 77)), now
+        )
+        ops.create_contract(
+            conn,
+            operator["id"],
+            ContractIn(
+                enterprise_id=world.enterprise_b,
+                contract_no="YW-B-1",
+                valid_from=(now - timedelta(days=30)).date(),
+            ),
+            now,
+        )
+        for username, fields in outsiders_of(world, operator["id"]).items():
+            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
     filing = filing_service.create_filing(
         engine,
         kind="filing",
@@ -139,10 +149,23 @@ def objects(world: World) -> dict[str, str]:
         "attachment_id": str(attachment["id"]),
         "mark_id": str(mark["id"]),
         "enterprise_id": str(world.enterprise_a),
-        "credit_code": credit_code,
+        "credit_code": a_code,
         "locale": "en",
     }
 
+
+def outsiders_of(world: World, operator_id: int) -> dict[str, dict[str, Any]]:
+    """The users who must not reach 甲: 乙's enterprise user, a regulator of 广东 (乙's province), an
+    operator (and its field staff) whose only contract is with 乙."""
+    return {
+        "ent_b_tenancy": {"role": "enterprise", "enterprise_id": world.enterprise_b},
+        "reg_gd_tenancy": {"role": "regulator", "region_code": "44"},
+        "op_b_tenancy": {"role": "operator", "operator_id": operator_id},
+        "field_b_tenancy": {"role": "field_staff", "operator_id": operator_id},
+    }
+
+
+OUTSIDERS = ("ent_b_tenancy", "reg_gd_tenancy", "op_b_tenancy", "field_b_tenancy")
 
 # path parameters this test knows how to fill with 甲's objects; a route with another one fails
 KNOWN_PARAMS = {
@@ -187,8 +210,9 @@ def test_every_page_route_is_known(client: TestClient) -> None:
     assert len(page_routes(client.app)) > 40  # the walk found the nested routers
 
 
-def test_another_enterprise_never_reads_a(client: TestClient, objects: dict[str, str]) -> None:
-    login(client, "ent_b_tenancy")
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_outsiders_never_read_a(client: TestClient, objects: dict[str, str], outsider: str) -> None:
+    login(client, outsider)
     leaks = []
     for method, path in page_routes(client.app):
         if method != "GET" or path in PUBLIC_DATA or path in ("/logout", "/lang/{locale}"):
@@ -200,11 +224,12 @@ def test_another_enterprise_never_reads_a(client: TestClient, objects: dict[str,
                 leaks.append((url, r.status_code))
         elif r.status_code == 200 and (A_NAME in r.text or MN_A in r.text):
             leaks.append((url, "shows 甲"))
-    assert not leaks, f"乙's user reached 甲's data: {leaks}"
+    assert not leaks, f"{outsider} reached 甲's data: {leaks}"
 
 
-def test_another_enterprise_never_writes_a(client: TestClient, objects: dict[str, str]) -> None:
-    login(client, "ent_b_tenancy")
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_outsiders_never_write_a(client: TestClient, objects: dict[str, str], outsider: str) -> None:
+    login(client, outsider)
     token = _csrf(client)
     wrote = []
     for method, path in page_routes(client.app):
@@ -214,7 +239,7 @@ def test_another_enterprise_never_writes_a(client: TestClient, objects: dict[str
         r = client.post(url, data={"csrf_token": token}, follow_redirects=False)
         if r.status_code not in (403, 404, 413, 422):
             wrote.append((url, r.status_code))
-    assert not wrote, f"乙's user was not refused a write on 甲's object: {wrote}"
+    assert not wrote, f"{outsider} was not refused a write on 甲's object: {wrote}"
 
 
 def test_pages_need_a_session(client: TestClient, objects: dict[str, str]) -> None:
