@@ -137,3 +137,15 @@ def test_an_enterprise_may_not_command_its_logger(client: TestClient) -> None:
     assert page.status_code == 200 and 'id="command-form"' not in page.text
     r = client.post(f"/devices/{MN_A}/commands", data={"csrf_token": _token(page.text), "cn": "1011"})
     assert r.status_code == 403
+
+
+def test_live_chart_of_real_time_values(client: TestClient) -> None:
+    """The chosen factor's real-time values of the last two hours, in the block htmx refreshes."""
+    login(client, "admin1")
+    page = client.get(f"/devices/{MN_A}?factor={SO2}").text
+    live = json.loads(re.search(r'id="live-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert live["factor"] == SO2 and live["values"] == [12.3] and live["flags"] == ["N"]
+    assert f'hx-get="/devices/{MN_A}/latest?factor={SO2}"' in page
+    fragment = client.get(f"/devices/{MN_A}/latest?factor={SO2}").text
+    assert 'id="live-data"' in fragment and 'id="live-chart"' in fragment
+    assert 'id="live-data"' not in client.get(f"/devices/{MN_A}/latest?factor=a99999").text

@@ -94,16 +94,42 @@ def _factors(request: Request, device_id: int, start: datetime, end: datetime) -
     return registered + seen
 
 
-def latest_values(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
-    """The newest real-time value of each factor over the last ``LATEST_WINDOW``."""
+def _recent_rtd(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The real-time records (实时数据) of the last ``LATEST_WINDOW``, one row per factor, in time order."""
     rows, _cut = read_measurements(
         engine_of(request),
         MeasurementQuery(device_id, "rtd", now - LATEST_WINDOW, now + timedelta(minutes=5)),
     )
+    return rows
+
+
+def _newest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:  # time order: the last one of a factor wins
         latest[row["factor"]] = row
     return [latest[f] for f in sorted(latest)]
+
+
+def latest_values(request: Request, device_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The newest real-time value of each factor over the last ``LATEST_WINDOW``."""
+    return _newest(_recent_rtd(request, device_id, now))
+
+
+def live_data(rows: list[dict[str, Any]], factor: str | None, label: str) -> str | None:
+    """The live chart's JSON (static/device-live.js): ``factor``'s real-time values of the window, with
+    their flags; None when there are none."""
+    points = [r for r in rows if r["factor"] == factor]
+    if not points:
+        return None
+    return json.dumps(
+        {
+            "factor": factor,
+            "label": label,
+            "times": [to_china(r["data_time"]).strftime("%H:%M:%S") for r in points],
+            "values": [_number(r["value"]) for r in points],
+            "flags": [r.get("flag") or "" for r in points],
+        }
+    )
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -209,6 +235,7 @@ def _render_device(
             hours = device_hours(conn, settings_of(request), device_id, chosen, start, end, now)
         marks = _mark_rows(conn, device_id, start, end, locale)
     packets = read_packets(engine_of(request), PacketQuery(mn=mn, limit=PACKETS))
+    recent = _recent_rtd(request, device_id, now) if scope.in_period(now) else []
     # an auditor reads only its period: commands are shown to the others (they are the device's log)
     commands = recent_commands(engine_of(request), device_id) if scope.period is None else []
     return render(
@@ -224,7 +251,8 @@ def _render_device(
         chart=None if chosen is None else chart_data(hours, chosen, _chart_labels(request)),
         marks=marks,
         packets=packets,
-        latest=latest_values(request, device_id, now),
+        latest=_newest(recent),
+        live=live_data(recent, chosen, _chart_labels(request)["live"]),
         can_mark=scope.can_write("mark"),
         can_command=scope.can_write("command"),
         commands=commands,
@@ -273,19 +301,27 @@ async def send_command(request: Request, viewer: CurrentViewer, mn: str) -> Resp
 def _chart_labels(request: Request) -> dict[str, str]:
     """The chart's legend texts in the page language (the JS file has no catalog)."""
     gettext = translations(locale_of(request)).gettext
-    return {"value": gettext("hourly value"), "invalid": gettext("invalid hour")}
+    return {
+        "value": gettext("hourly value"),
+        "invalid": gettext("invalid hour"),
+        "live": gettext("real-time value"),
+    }
 
 
 @router.get("/devices/{mn}/latest", response_class=HTMLResponse)
-def device_latest(request: Request, viewer: CurrentViewer, mn: str) -> Response:
-    """The latest values and online state alone, for the page's htmx polling."""
+def device_latest(request: Request, viewer: CurrentViewer, mn: str, factor: str | None = None) -> Response:
+    """The latest values, online state and live chart data alone, for the page's htmx polling."""
     scope = data_scope(request, viewer)
     with engine_of(request).connect() as conn:
         device_id = scope.device_id(conn, mn)
+    now = utcnow()
+    recent = _recent_rtd(request, device_id, now) if scope.in_period(now) else []
     return render(
         request,
         "_device_latest.html",
         viewer=viewer,
         device=_device_row(request, device_id),
-        latest=latest_values(request, device_id, utcnow()),
+        factor=factor,
+        latest=_newest(recent),
+        live=live_data(recent, factor, _chart_labels(request)["live"]),
     )
