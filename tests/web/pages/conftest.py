@@ -9,20 +9,21 @@ with the reason shown, when it is missing (``make browser-deps`` installs it).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, Table, func, insert, select
 
 from envwatch.core.clock import utcnow
 from envwatch.core.db import make_engine
@@ -32,7 +33,7 @@ from envwatch.migrations import upgrade
 from envwatch.monitoring.schema import measurements
 from envwatch.registry import service as svc
 from envwatch.registry.models import EnterpriseIn, OutletIn, credit_code_check_char
-from envwatch.registry.store import import_devices, load_devices
+from envwatch.registry.store import DeviceRow, import_devices, load_devices
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
 from tests.helpers import device_row
@@ -56,9 +57,60 @@ class World:
     enterprise_b: int
 
 
-def _credit_code(n: int) -> str:
-    first17 = f"9133010200000{n:04d}"
+# ---- world-building steps every test world of the pages uses ----
+
+
+def credit_code(n: int, prefix: str = "9133010200000") -> str:
+    """A valid 统一社会信用代码: the 13 characters of ``prefix``, ``n`` in four digits and the GB 32100
+    check character (each world has a prefix of its own, so that no two worlds share a code)."""
+    first17 = f"{prefix}{n:04d}"
     return first17 + credit_code_check_char(first17)
+
+
+@contextmanager
+def fresh_store(data_dir: Path, **overrides: Any) -> Iterator[tuple[Settings, Engine]]:
+    """A migrated store on ``data_dir`` (``page_settings`` with ``overrides``), disposed of at the end."""
+    settings = page_settings(data_dir, **overrides)
+    engine = make_engine(settings)
+    upgrade(engine)
+    try:
+        yield settings, engine
+    finally:
+        engine.dispose()
+
+
+def add_devices(engine: Engine, rows: Sequence[DeviceRow], now: datetime) -> dict[str, int]:
+    """The data loggers (outside any open transaction: the registry import writes on its own); every
+    device's id by MN."""
+    import_devices(engine, list(rows), now)
+    return {mn: rec.id for mn, rec in load_devices(engine).items()}
+
+
+def set_status(conn: Connection, online: Mapping[int, bool], seen: datetime) -> None:
+    """A device_status row per device id: online or not, last seen and changed at ``seen``."""
+    conn.execute(
+        insert(device_status),
+        [{"device_id": d, "online": on, "last_seen": seen, "changed_at": seen} for d, on in online.items()],
+    )
+
+
+def create_users(conn: Connection, users: Sequence[tuple[str, dict[str, Any]]], now: datetime) -> None:
+    """The users (username, role and scope fields), each with ``PASSWORD``."""
+    for username, fields in users:
+        store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+
+
+def row_count(engine: Engine, table: Table) -> int:
+    """How many rows ``table`` holds (a refused change must leave it as it was)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def shown_count(html: str, name: str) -> int:
+    """The figure a page shows in its element ``id="n-<name>"``."""
+    found = re.search(rf'id="n-{name}">(\d+)<', html)
+    assert found is not None, name
+    return int(found.group(1))
 
 
 def _free_port() -> int:
@@ -71,36 +123,28 @@ def _free_port() -> int:
 def populate(engine: Engine) -> tuple[int, int]:
     """The registry, device status and users described in the module docstring."""
     now = utcnow()
-    import_devices(engine, [device_row(MN_A), device_row(MN_B), device_row(MN_LOOSE)], now)
-    ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
+    ids = add_devices(engine, [device_row(MN_A), device_row(MN_B), device_row(MN_LOOSE)], now)
     with engine.begin() as conn:
         ents = []
         for n, (name, region, mn) in enumerate(
             (("甲化工有限公司", "330102", MN_A), ("乙热电有限公司", "440103", MN_B)), start=1
         ):
             ent = svc.create_enterprise(
-                conn, EnterpriseIn(name=name, credit_code=_credit_code(n), region_code=region), now
+                conn, EnterpriseIn(name=name, credit_code=credit_code(n), region_code=region), now
             )
             outlet = svc.create_outlet(
                 conn, ent["id"], OutletIn(code="DA001", name="1号排口", kind="gas"), now
             )
             svc.set_device_outlet(conn, mn, outlet["id"], now)
             ents.append(ent["id"])
-        conn.execute(
-            insert(device_status),
-            [
-                {"device_id": ids[MN_A], "online": True, "last_seen": now, "changed_at": now},
-                {"device_id": ids[MN_B], "online": False, "last_seen": now, "changed_at": now},
-            ],
-        )
+        set_status(conn, {ids[MN_A]: True, ids[MN_B]: False}, now)
         _measurements(conn, ids[MN_A], now)
         users: list[tuple[str, dict[str, Any]]] = [
             ("admin1", {"role": "admin", "display_name": "王管理"}),
             ("ent_a", {"role": "enterprise", "enterprise_id": ents[0], "display_name": "甲环保专员"}),
             ("locky", {"role": "admin"}),
         ]
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
     return ents[0], ents[1]
 
 
@@ -160,13 +204,10 @@ def page_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    settings = page_settings(tmp_path_factory.mktemp("pages") / "var")
-    engine = make_engine(settings)
-    upgrade(engine)
-    ent_a, ent_b = populate(engine)
-    with serving(settings, engine) as url:
-        yield World(url, settings, engine, ent_a, ent_b)
-    engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("pages") / "var") as (settings, engine):
+        ent_a, ent_b = populate(engine)
+        with serving(settings, engine) as url:
+            yield World(url, settings, engine, ent_a, ent_b)
 
 
 @pytest.fixture(scope="session")

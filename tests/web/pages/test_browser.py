@@ -16,65 +16,28 @@ from typing import Any
 import pytest
 
 from envwatch.core.clock import to_china, utcnow
-from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, PASSWORD, World
+from tests.web.pages.browser import Tab, Tabs
+from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, World
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Tab:
-    """A browser page that records what it fetched and what it complained about."""
-
-    def __init__(self, page: Any, world: World) -> None:
-        self.page = page
-        self.world = world
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def go(self, path: str) -> None:
-        self.page.goto(self.world.base_url + path)
-
-    def login(self, username: str, password: str = PASSWORD) -> None:
-        self.page.fill("#username", username)
-        self.page.fill("#password", password)
-        self.page.click("form.stack button[type=submit]")
-        self.page.wait_for_load_state()
-
-    def shot(self, directory: Path, name: str) -> None:
-        self.page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
-
-    def path(self) -> str:
-        return str(self.page.url).removeprefix(self.world.base_url)
-
-    def device_mns(self) -> set[str]:
-        return set(
-            self.page.locator("#device-rows tr[data-mn]").evaluate_all("rows => rows.map(r => r.dataset.mn)")
-        )
-
-    def check_clean(self, *expected_statuses: int) -> None:
-        """No request left the app's origin; no console error but for the statuses a test expects
-        (chromium logs every non-2xx document as an error)."""
-        foreign = [u for u in self.requests if not u.startswith(self.world.base_url + "/")]
-        assert not foreign, f"requests to other origins: {foreign}"
-        expected = tuple(f"status of {code} " for code in expected_statuses)
-        errors = [e for e in self.errors if not (expected and any(x in e for x in expected))]
-        assert not errors, f"console errors: {errors}"
+def device_mns(tab: Tab) -> set[str]:
+    return set(
+        tab.page.locator("#device-rows tr[data-mn]").evaluate_all("rows => rows.map(r => r.dataset.mn)")
+    )
 
 
 @pytest.fixture
 def tab(browser: Any, world: World) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    yield Tab(context.new_page(), world)
-    context.close()
+    with Tabs(browser, world.base_url) as tabs:
+        yield tabs.open({"width": 1280, "height": 800})
 
 
 @pytest.fixture
 def phone(browser: Any, world: World) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True)
-    yield Tab(context.new_page(), world)
-    context.close()
+    with Tabs(browser, world.base_url) as tabs:
+        yield tabs.open({"width": 375, "height": 740}, mobile=True)
 
 
 def test_admin_path(tab: Tab, screenshots: Path) -> None:
@@ -85,7 +48,7 @@ def test_admin_path(tab: Tab, screenshots: Path) -> None:
     tab.shot(screenshots, "01-login-zh")
     tab.login("admin1")
     assert tab.path() == "/devices"
-    assert tab.device_mns() == {MN_A, MN_B, MN_LOOSE}
+    assert device_mns(tab) == {MN_A, MN_B, MN_LOOSE}
     row_a = page.locator(f'tr[data-mn="{MN_A}"]')
     assert "在线" in row_a.inner_text() and "甲化工有限公司" in row_a.inner_text()
     assert "离线" in page.locator(f'tr[data-mn="{MN_B}"]').inner_text()
@@ -95,7 +58,7 @@ def test_admin_path(tab: Tab, screenshots: Path) -> None:
     with page.expect_response(lambda r: r.url.endswith("/devices/rows") and r.status == 200):
         page.get_by_role("button", name="刷新").click()
     page.wait_for_timeout(50)
-    assert tab.device_mns() == {MN_A, MN_B, MN_LOOSE}
+    assert device_mns(tab) == {MN_A, MN_B, MN_LOOSE}
     tab.shot(screenshots, "02-admin-devices-zh")
 
     page.get_by_role("link", name="概览").click()
@@ -145,10 +108,10 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
     phone.shot(screenshots, "05-enterprise-home-phone")
     page.get_by_role("link", name="设备", exact=True).click()
     page.wait_for_load_state()
-    assert phone.device_mns() == {MN_A}
+    assert device_mns(phone) == {MN_A}
     assert "乙热电" not in page.content()
     # usable at 375 px: nothing wider than the screen (the table turns into labelled cards)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.no_sideways_scroll(375)
     phone.shot(screenshots, "06-enterprise-devices-phone")
     phone.check_clean()
 
@@ -237,7 +200,7 @@ def test_enterprise_device_page_on_a_phone(phone: Tab, screenshots: Path) -> Non
     phone.login("ent_a")
     assert phone.path() == f"/devices/{MN_A}"
     page.locator("#chart canvas").first.wait_for(state="attached", timeout=5000)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.no_sideways_scroll(375)
     phone.shot(screenshots, "12-enterprise-device-phone")
     phone.go(f"/devices/{MN_B}")  # another enterprise's device: not found
     assert "未找到" in page.locator("h1").inner_text()

@@ -10,13 +10,15 @@ refused change). A GET that hands out secrets (the registry export) asks for a r
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 
 from envwatch.core.errors import EnvwatchError, InvalidInput
 from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf
@@ -92,6 +94,22 @@ def optional_date(form: Mapping[str, str], name: str) -> date | None:
         raise InvalidInput(f"{name} {text!r} is not a date such as 2026-07-01") from None
 
 
+# never sent back into a form after a refusal
+SECRET_FIELDS = frozenset({"csrf_token", "pw", "password", "password2"})
+
+
+def kept_values(form: Mapping[str, str], left_out: frozenset[str] = SECRET_FIELDS) -> dict[str, str]:
+    """What the user typed, given back to the form after a refusal: all but ``left_out``."""
+    return {k: v for k, v in form.items() if k not in left_out}
+
+
+def back_to_list(base: str, form: Mapping[str, str], saved: int | str) -> Response:
+    """After an edit: back to the same page of the same search of the list at ``base``, ``saved``
+    marked (post/redirect/get)."""
+    where = urlencode({"q": form.get("q", ""), "page": form.get("page", ""), "saved": saved})
+    return RedirectResponse(f"{base}?{where}", status_code=303)
+
+
 def text_of(value: Any) -> str:
     """A stored value as a form field's text: decimals digit for digit, dates ISO, nothing as ""."""
     if value is None:
@@ -119,6 +137,12 @@ class Problem:
     @classmethod
     def of(cls, where: str, lead: str, exc: EnvwatchError, values: Mapping[str, str]) -> Problem:
         return cls(where, lead, exc.message, dict(values), exc.http_status)
+
+    def place(self, shown: Iterable[str]) -> None:
+        """A row's problem whose row is not on this page of the list (``shown``: the keys of the rows
+        that are) is said above the list instead."""
+        if self.where not in {"create", *shown}:
+            self.where = "top"
 
 
 # ---- lists: search and paging (web.pages.paging) ----

@@ -26,10 +26,10 @@ from envwatch.web.pages.admin_common import (
     Problem,
     admin_viewer,
     checked_form,
+    kept_values,
     text_of,
     values_of,
 )
-from envwatch.web.pages.admin_registry import kept_values
 from envwatch.web.pages.admin_sections import CODE_LABELS, TABS, Input, choices
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render

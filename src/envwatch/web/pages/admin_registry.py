@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +24,9 @@ from envwatch.web.pages.admin_common import (
     FormFields,
     Problem,
     admin_viewer,
+    back_to_list,
     checked_form,
+    kept_values,
     text_of,
 )
 from envwatch.web.pages.admin_sections import CODE_LABELS, SECTIONS, TABS, Section, choices
@@ -34,9 +35,6 @@ from envwatch.web.pages.render import china_time, render
 from envwatch.web.pages.session import Viewer
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(admin_viewer)])
-
-# never sent back into a form after a refusal
-SECRET_FIELDS = frozenset({"csrf_token", "pw", "password", "password2"})
 
 
 @dataclass(frozen=True)
@@ -63,10 +61,6 @@ def _shown(section: Section, row: Mapping[str, Any]) -> Shown:
     return Shown(str(row[section.row_key]), cells, form, " ".join(c[0] for c in cells))
 
 
-def kept_values(form: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in form.items() if k not in SECRET_FIELDS}
-
-
 def section_page(
     request: Request, viewer: Viewer, section: Section, problem: Problem | None = None
 ) -> Response:
@@ -75,8 +69,8 @@ def section_page(
         rows = [_shown(section, r) for r in section.rows(conn)]
         options = choices(conn)
     paged = search_page(rows, lambda r: r.text, query.get("q", ""), query.get("page"))
-    if problem is not None and problem.where not in {"create", *(r.key for r in paged.rows)}:
-        problem.where = "top"  # the row is on another page of the list: say it above
+    if problem is not None:
+        problem.place(r.key for r in paged.rows)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(
         request,
@@ -134,9 +128,7 @@ def _add_routes(section: Section) -> None:
             request.state.audit_detail = {"section": section.key}
             return section_page(request, viewer, section, problem)
         request.state.audit_detail = {"section": section.key, "changed": row_id}
-        # back to the same page of the same search
-        where = urlencode({"q": form.get("q", ""), "page": form.get("page", ""), "saved": row_id})
-        return RedirectResponse(f"{base}?{where}", status_code=303)
+        return back_to_list(base, form, row_id)
 
 
 for _section in SECTIONS:

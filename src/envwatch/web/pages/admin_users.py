@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Connection, func, select
 
 from envwatch.core.clock import utcnow
@@ -33,7 +32,9 @@ from envwatch.web.pages.admin_common import (
     FormFields,
     Problem,
     admin_viewer,
+    back_to_list,
     checked_form,
+    kept_values,
     optional_date,
     optional_int,
     text_of,
@@ -172,8 +173,8 @@ def users_page(request: Request, viewer: Viewer, problem: Problem | None = None)
         return " ".join((row["username"], row["display_name"], row["role"], row["scope"]))
 
     paged = search_page(rows, searchable, query.get("q", ""), query.get("page"))
-    if problem is not None and problem.where not in {"create", *(str(r["id"]) for r in paged.rows)}:
-        problem.where = "top"
+    if problem is not None:
+        problem.place(str(r["id"]) for r in paged.rows)
     return render(
         request,
         "admin_users.html",
@@ -191,12 +192,7 @@ def users_page(request: Request, viewer: Viewer, problem: Problem | None = None)
 
 
 def _kept(form: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in form.items() if k not in KEPT_OUT}
-
-
-def _back(form: Mapping[str, str], user_id: int | str) -> Response:
-    where = urlencode({"q": form.get("q", ""), "page": form.get("page", ""), "saved": user_id})
-    return RedirectResponse(f"{BASE}?{where}", status_code=303)
+    return kept_values(form, KEPT_OUT)
 
 
 def _refused(
@@ -232,7 +228,7 @@ def create_user(request: Request, viewer: AdminViewer, form: FormFields) -> Resp
     except (InvalidInput, Conflict, NotFound, _Mismatch) as exc:
         return _refused(request, viewer, "create", N_("The user was not created:"), exc, form)
     request.state.audit_detail = {"username": user["username"], "role": user["role"]}
-    return _back(form, user["id"])
+    return back_to_list(BASE, form, user["id"])
 
 
 def _own_account_kept(viewer: Viewer, user_id: int, changes: Mapping[str, Any]) -> bool:
@@ -270,7 +266,7 @@ def _update(
         return _refused(request, viewer, str(user_id), lead, exc, form)
     # which fields changed, never a password
     request.state.audit_detail = {"changed": sorted(changes) + (["password"] if password else [])}
-    return _back(form, user_id)
+    return back_to_list(BASE, form, user_id)
 
 
 @router.post(BASE + "/{user_id}", response_class=HTMLResponse)

@@ -12,8 +12,6 @@ report (停运报告, SX-18.4) is not a filing kind: stop periods are "shutdown"
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -21,20 +19,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from envwatch.core.clock import to_china, utcnow
+from envwatch.core.clock import utcnow
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.registry import filings as service
 from envwatch.web.api import filings as api
-from envwatch.web.api.common import engine_of, parse_time, settings_of
+from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.pages.filing_view import choices, names, visible_filing, visible_filings
+from envwatch.web.pages.forms import FormProblem, Text, form_time, local_input
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
 from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf, data_scope
 from envwatch.web.scope import Scope
 
 router = APIRouter(include_in_schema=False)
-
-Text = Annotated[str, Form(max_length=4000)]
 
 # English msgids of registry.filings' kinds and steps (KIND_RULES / STEPS carry the Chinese terms)
 KIND_LABELS = {
@@ -64,18 +61,6 @@ STATUS_BADGES = {"met": "ok", "overdue": "bad", "due": "info"}
 _MULTIPART_SLACK = 16 * 1024
 
 
-@dataclass
-class _Problem:
-    """An error shown in a form: which form, the translated lead-in (msgid, with ``args``), the
-    service's own text after it, and what the user typed (given back)."""
-
-    where: str  # "filter", "create", "step" or "attachment"
-    lead: str
-    text: str = ""
-    values: dict[str, str] = field(default_factory=dict)
-    args: dict[str, Any] = field(default_factory=dict)
-
-
 def _labels() -> dict[str, Any]:
     return {
         "kind_labels": KIND_LABELS,
@@ -88,7 +73,7 @@ def _labels() -> dict[str, Any]:
 
 
 def _local_now() -> str:
-    return to_china(utcnow()).strftime("%Y-%m-%dT%H:%M")
+    return local_input(utcnow())
 
 
 def _not_found(exc: NotFound) -> HTTPException:
@@ -100,7 +85,7 @@ def _not_found(exc: NotFound) -> HTTPException:
 
 
 def _list_page(
-    request: Request, viewer: Viewer, problem: _Problem | None = None, status: int = 200
+    request: Request, viewer: Viewer, problem: FormProblem | None = None, status: int = 200
 ) -> Response:
     scope = data_scope(request, viewer)
     kind = request.query_params.get("kind") or None
@@ -108,7 +93,9 @@ def _list_page(
     if (kind is not None and kind not in service.KIND_RULES) or (
         state is not None and state not in service.STATUSES
     ):
-        problem = problem or _Problem("filter", N_("The filter is not valid:"), f"kind={kind} status={state}")
+        problem = problem or FormProblem(
+            "filter", N_("The filter is not valid:"), f"kind={kind} status={state}"
+        )
         status = 422 if status == 200 else status
         kind = state = None
     rows = visible_filings(request, scope, kind, state)
@@ -144,17 +131,6 @@ def _id(name: str, text: str) -> int | None:
     if not text.isdigit():
         raise InvalidInput(f"{name} must be an id, not {text!r}")
     return int(text)
-
-
-def _time(name: str, text: str) -> datetime:
-    """A datetime-local value (China time) as an aware time; InvalidInput (shown in the form) otherwise."""
-    try:
-        moment = parse_time(name, text)
-    except HTTPException as exc:
-        raise InvalidInput(str(exc.detail)) from None
-    if moment is None:
-        raise InvalidInput(f"{name} is required")
-    return moment
 
 
 def _require_targets(scope: Scope, enterprise: int | None, outlet: int | None, device: int | None) -> None:
@@ -193,7 +169,7 @@ def create_filing(
         ids = _id("enterprise_id", enterprise_id), _id("outlet_id", outlet_id), _id("device_id", device_id)
     except InvalidInput as exc:
         return _list_page(
-            request, viewer, _Problem("create", N_("The filing was not saved:"), exc.message, values), 422
+            request, viewer, FormProblem("create", N_("The filing was not saved:"), exc.message, values), 422
         )
     _require_targets(scope, *ids)
     scope.require_write("filing")
@@ -207,13 +183,13 @@ def create_filing(
             outlet_id=ids[1],
             device_id=ids[2],
             title=title,
-            event_at=_time("event_at", event_at),
+            event_at=form_time("event_at", event_at),
             notes=notes,
             created_by=viewer.principal.name,
             now=utcnow(),
         )
     except (InvalidInput, Conflict) as exc:
-        problem = _Problem("create", N_("The filing was not saved:"), exc.message, values)
+        problem = FormProblem("create", N_("The filing was not saved:"), exc.message, values)
         return _list_page(request, viewer, problem, 409 if isinstance(exc, Conflict) else 422)
     return RedirectResponse(f"/filings/{row['id']}", status_code=303)
 
@@ -222,7 +198,7 @@ def create_filing(
 
 
 def _detail_page(
-    request: Request, viewer: Viewer, filing_id: int, problem: _Problem | None = None, status: int = 200
+    request: Request, viewer: Viewer, filing_id: int, problem: FormProblem | None = None, status: int = 200
 ) -> Response:
     scope = data_scope(request, viewer)
     filing = visible_filing(request, scope, filing_id)
@@ -274,21 +250,23 @@ def add_step(
             engine_of(request),
             filing_id,
             step=step,
-            done_at=_time("done_at", done_at),
+            done_at=form_time("done_at", done_at),
             note=note,
             recorded_by=viewer.principal.name,
             now=utcnow(),
         )
     except (InvalidInput, Conflict) as exc:
         values = {"step": step, "done_at": done_at, "note": note}
-        problem = _Problem("step", N_("The step was not saved:"), exc.message, values)
+        problem = FormProblem("step", N_("The step was not saved:"), exc.message, values)
         return _detail_page(request, viewer, filing_id, problem, 409 if isinstance(exc, Conflict) else 422)
     return RedirectResponse(f"/filings/{filing_id}", status_code=303)
 
 
 def _too_large(request: Request, viewer: Viewer, filing_id: int, limit: int) -> Response:
     lead = N_("The attachment was not saved: the file is larger than the limit of %(limit)s bytes.")
-    return _detail_page(request, viewer, filing_id, _Problem("attachment", lead, args={"limit": limit}), 413)
+    return _detail_page(
+        request, viewer, filing_id, FormProblem("attachment", lead, args={"limit": limit}), 413
+    )
 
 
 @router.post("/filings/{filing_id}/attachments", response_class=HTMLResponse)
@@ -305,7 +283,9 @@ async def upload_attachment(request: Request, viewer: CurrentViewer, filing_id: 
         check_csrf(request, viewer, token if isinstance(token, str) else None)
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            problem = _Problem("attachment", N_("The attachment was not saved:"), "choose a file to upload")
+            problem = FormProblem(
+                "attachment", N_("The attachment was not saved:"), "choose a file to upload"
+            )
             return await run_in_threadpool(_detail_page, request, viewer, filing_id, problem, 422)
         content = await upload.read(limit + 1)
         if len(content) > limit:
@@ -324,7 +304,7 @@ async def upload_attachment(request: Request, viewer: CurrentViewer, filing_id: 
             now=utcnow(),
         )
     except InvalidInput as exc:
-        problem = _Problem("attachment", N_("The attachment was not saved:"), exc.message)
+        problem = FormProblem("attachment", N_("The attachment was not saved:"), exc.message)
         return await run_in_threadpool(_detail_page, request, viewer, filing_id, problem, 422)
     return RedirectResponse(f"/filings/{filing_id}", status_code=303)
 

@@ -10,7 +10,6 @@ InvalidInput / Conflict into a message in the form (a translated lead-in, the se
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,12 +17,13 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
-from envwatch.core.clock import to_china, utcnow
+from envwatch.core.clock import utcnow
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.ingest.queries import read_devices
 from envwatch.monitoring import marks_store as store
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy, mark_codes
 from envwatch.web.api.common import engine_of, parse_time, settings_of
+from envwatch.web.pages.forms import FormProblem, Text, form_time, local_input
 from envwatch.web.pages.i18n import N_, locale_of
 from envwatch.web.pages.render import render
 from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf, data_scope, safe_next
@@ -42,23 +42,6 @@ REVIEW_LABELS = {
     "none": N_("no review needed"),
 }
 STATE_LABELS = {"superseded": N_("superseded"), "withdrawal": N_("withdrawal")}
-
-Text = Annotated[str, Form(max_length=4000)]
-
-
-@dataclass
-class _Problem:
-    """An error of a form, shown above the list: which form, the lead-in msgid, the service's text."""
-
-    where: str  # "create" or a mark id
-    lead: str
-    text: str
-    values: dict[str, str] = field(default_factory=dict)
-
-
-def _local(moment: datetime) -> str:
-    """A time as a datetime-local input value (China time, minutes)."""
-    return to_china(moment).strftime("%Y-%m-%dT%H:%M")
 
 
 def _source(viewer: Viewer) -> str:
@@ -102,11 +85,13 @@ def _list(
             )
             row["review"] = _review_state(row["code"], store.mark_reviews_of(conn, row["id"]))
             row["current"] = row["superseded_by"] is None and row["action"] == "mark"
-            row["start_local"], row["end_local"] = _local(row["start_at"]), _local(row["end_at"])
+            row["start_local"], row["end_local"] = local_input(row["start_at"]), local_input(row["end_at"])
     return rows
 
 
-def _page(request: Request, viewer: Viewer, problem: _Problem | None = None, status: int = 200) -> Response:
+def _page(
+    request: Request, viewer: Viewer, problem: FormProblem | None = None, status: int = 200
+) -> Response:
     scope = data_scope(request, viewer)
     q = request.query_params
     mn = q.get("mn", "")
@@ -116,11 +101,11 @@ def _page(request: Request, viewer: Viewer, problem: _Problem | None = None, sta
         end = parse_time("to", q.get("to")) or utcnow() + timedelta(days=31)
         start = parse_time("from", q.get("from")) or end - timedelta(days=62)
     except HTTPException as exc:
-        problem, status = _Problem("filter", N_("The filter is not valid:"), str(exc.detail)), 422
+        problem, status = FormProblem("filter", N_("The filter is not valid:"), str(exc.detail)), 422
         end = utcnow() + timedelta(days=31)
         start = end - timedelta(days=62)
     if start >= end and problem is None:
-        problem, status = _Problem("filter", N_("The filter is not valid:"), "from must be before to"), 422
+        problem, status = FormProblem("filter", N_("The filter is not valid:"), "from must be before to"), 422
         start = end - timedelta(days=62)
     scope.require_period(start, end)
     locale = locale_of(request)
@@ -137,7 +122,7 @@ def _page(request: Request, viewer: Viewer, problem: _Problem | None = None, sta
         marks=rows,
         devices=_devices(request, scope),
         codes=codes,
-        filter={"mn": mn, "from": _local(start), "to": _local(end), "superseded": superseded},
+        filter={"mn": mn, "from": local_input(start), "to": local_input(end), "superseded": superseded},
         can_mark=scope.can_write("mark"),
         can_review=scope.can_write("mark_review"),
         problem=problem,
@@ -156,12 +141,9 @@ def _draft(viewer: Viewer, factor: str, code: str, start: str, end: str, reason:
     """The draft of a form; InvalidInput (shown in the form) for a missing or unreadable time."""
     if not start or not end:
         raise InvalidInput("start and end are required")
-    try:
-        first, last = parse_time("start", start), parse_time("end", end)
-    except HTTPException as exc:
-        raise InvalidInput(str(exc.detail)) from None
-    assert first is not None and last is not None
-    return MarkDraft(factor or None, first, last, code, reason, _source(viewer))
+    return MarkDraft(
+        factor or None, form_time("start", start), form_time("end", end), code, reason, _source(viewer)
+    )
 
 
 def _done(next_: str) -> Response:
@@ -178,7 +160,7 @@ def _failed(
     values: dict[str, str],
 ) -> Response:
     status = 409 if isinstance(exc, Conflict) else 422
-    return _page(request, viewer, _Problem(where, lead, exc.message, values), status)
+    return _page(request, viewer, FormProblem(where, lead, exc.message, values), status)
 
 
 def _visible_mark(conn: Any, scope: Scope, mark_id: int) -> None:

@@ -6,23 +6,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from envwatch.core.clock import utcnow
-from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.migrations import upgrade
 from envwatch.registry import service_operators as ops
-from envwatch.registry.models import OperatorIn, credit_code_check_char
+from envwatch.registry.models import OperatorIn
 from envwatch.registry.store import import_devices
-from envwatch.web.accounts import store
 from envwatch.web.app import create_app
 from tests.helpers import device_row
-from tests.web.pages.conftest import PASSWORD, page_settings, populate, serving
+from tests.web.pages.conftest import PASSWORD, create_users, fresh_store, populate, serving
+from tests.web.pages.conftest import credit_code as shared_credit_code
 
 MN_2025 = "010000A8900016F0002D0001"  # an unplaced HJ 212-2025 logger: SM4 keys
 NON_ADMINS = ("ent_a", "reg_zj", "op_a")
@@ -39,32 +37,27 @@ class AdminWorld:
 
 def credit_code(n: int) -> str:
     """A valid 统一社会信用代码 numbered ``n`` (other than the shared world's 1 and 2)."""
-    first17 = f"9135010200000{n:04d}"
-    return first17 + credit_code_check_char(first17)
+    return shared_credit_code(n, "9135010200000")
 
 
-def build_world(data_dir: Path) -> AdminWorld:
-    settings = page_settings(data_dir)
-    engine = make_engine(settings)
-    upgrade(engine)
+def build_world(settings: Settings, engine: Engine) -> AdminWorld:
     ent_a, ent_b = populate(engine)
     now = utcnow()
     import_devices(engine, [device_row(MN_2025, protocol="2025")], now)
     with engine.begin() as conn:
         op = ops.create_operator(conn, OperatorIn(name="丙运维有限公司", credit_code=credit_code(900)), now)
-        for username, fields in (
+        users: list[tuple[str, dict[str, Any]]] = [
             ("reg_zj", {"role": "regulator", "region_code": "33"}),
             ("op_a", {"role": "operator", "operator_id": op["id"]}),
-        ):
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        ]
+        create_users(conn, users, now)
     return AdminWorld(settings, engine, ent_a, ent_b, op["id"])
 
 
 @pytest.fixture(scope="module")
 def aworld(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminWorld]:
-    world = build_world(tmp_path_factory.mktemp("admin") / "var")
-    yield world
-    world.engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("admin") / "var") as (settings, engine):
+        yield build_world(settings, engine)
 
 
 @pytest.fixture(scope="module")

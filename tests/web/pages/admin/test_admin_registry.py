@@ -7,12 +7,13 @@ import html
 import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Table, func, select
+from sqlalchemy import select
 
 from envwatch.registry.schema import contracts, device_keys, emission_limits, enterprises, outlets
 from envwatch.web.accounts.schema import audit_log
 from envwatch.web.pages.paging import PAGE_SIZE, search_page
 from tests.web.pages.admin.conftest import MN_2025, AdminWorld, credit_code
+from tests.web.pages.conftest import row_count
 
 Admin = tuple[TestClient, str]
 
@@ -21,11 +22,6 @@ def _problem(page: str) -> str:
     found = re.search(r'role="alert" id="problem">(.*?)</p>', page, re.S)
     assert found is not None, "no problem shown"
     return html.unescape(found.group(1))
-
-
-def _count(aworld: AdminWorld, table: Table) -> int:
-    with aworld.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _outlet_id(aworld: AdminWorld, enterprise_id: int, code: str) -> int:
@@ -44,7 +40,7 @@ def test_enterprise_create_edit_search_and_bad_credit_code(admin: Admin, aworld:
     client, token = admin
     code = credit_code(11)
     form = {"csrf_token": token, "name": "丁化工有限公司", "region_code": "350102", "attention_level": "city"}
-    before = _count(aworld, enterprises)
+    before = row_count(aworld.engine, enterprises)
     # a mistyped check character: the model's GB 32100 message, under the page's lead-in; nothing saved
     wrong = code[:17] + ("0" if code[17] != "0" else "1")
     r = client.post("/admin/registry/enterprises", data=form | {"credit_code": wrong})
@@ -52,7 +48,7 @@ def test_enterprise_create_edit_search_and_bad_credit_code(admin: Admin, aworld:
     assert _problem(r.text).startswith("The enterprise was not saved: credit_code: credit code")
     assert "fails the GB 32100 check" in r.text
     assert 'value="丁化工有限公司"' in r.text  # what was typed is kept
-    assert _count(aworld, enterprises) == before
+    assert row_count(aworld.engine, enterprises) == before
     assert _last_audit(aworld)["status_code"] == 422
 
     r = client.post("/admin/registry/enterprises", data=form | {"credit_code": code}, follow_redirects=False)
@@ -96,11 +92,11 @@ def test_outlet_duplicate_code_and_edit(admin: Admin, aworld: AdminWorld) -> Non
     }
     r = client.post("/admin/registry/outlets", data=form | {"kind": "water"}, follow_redirects=False)
     assert r.status_code == 303
-    before = _count(aworld, outlets)
+    before = row_count(aworld.engine, outlets)
     r = client.post("/admin/registry/outlets", data=form | {"kind": "water", "name": "另一个"})
     assert r.status_code == 409
     assert "already has an outlet with code DW009" in _problem(r.text)
-    assert _count(aworld, outlets) == before
+    assert row_count(aworld.engine, outlets) == before
     # no enterprise chosen
     r = client.post("/admin/registry/outlets", data=form | {"enterprise_id": "", "kind": "water"})
     assert r.status_code == 422 and "choose an enterprise" in _problem(r.text)
@@ -124,15 +120,15 @@ def test_limits_are_added_never_edited(admin: Admin, aworld: AdminWorld) -> None
         "valid_from": "2026-01-01",
         "legal_source": "GB 13223-2011 表1",
     }
-    before = _count(aworld, emission_limits)
+    before = row_count(aworld.engine, emission_limits)
     r = client.post("/admin/registry/limits", data=form | {"valid_to": "2025-12-31"})
     assert r.status_code == 422
     assert "valid_to 2025-12-31 is before valid_from 2026-01-01" in _problem(r.text)
-    assert _count(aworld, emission_limits) == before
+    assert row_count(aworld.engine, emission_limits) == before
     assert client.post("/admin/registry/limits", data=form, follow_redirects=False).status_code == 303
     newer = form | {"hour_limit": "30.00", "valid_from": "2026-07-01"}
     assert client.post("/admin/registry/limits", data=newer, follow_redirects=False).status_code == 303
-    assert _count(aworld, emission_limits) == before + 2
+    assert row_count(aworld.engine, emission_limits) == before + 2
     page = client.get("/admin/registry/limits?q=a21026").text
     assert "35.0" in page and "30.00" in page  # digit for digit, both in the history
     assert "New version" in page and "/admin/registry/limits/" not in page  # no edit route for limits
@@ -155,14 +151,14 @@ def test_operator_and_contract(admin: Admin, aworld: AdminWorld) -> None:
         "contract_no": "YW-2026-01",
         "valid_from": "2026-01-01",
     }
-    before = _count(aworld, contracts)
+    before = row_count(aworld.engine, contracts)
     r = client.post("/admin/registry/contracts", data=contract | {"valid_to": "2025-01-01"})
     assert r.status_code == 422 and "is before valid_from" in _problem(r.text)
     # an outlet of another enterprise: the service's check
     other_outlet = _outlet_id(aworld, aworld.enterprise_b, "DA001")
     r = client.post("/admin/registry/contracts", data=contract | {"outlet_id": str(other_outlet)})
     assert r.status_code == 422 and "not to the contract's enterprise" in _problem(r.text)
-    assert _count(aworld, contracts) == before
+    assert row_count(aworld.engine, contracts) == before
     r = client.post("/admin/registry/contracts", data=contract, follow_redirects=False)
     assert r.status_code == 303
     contract_id = r.headers["location"].rsplit("=", 1)[1]
@@ -210,12 +206,12 @@ def test_device_create_place_factors_and_key(admin: Admin, aworld: AdminWorld) -
     assert 'data-factor="a21026"' in client.get(base).text and "200.0" in client.get(base).text
 
     # a new SM4 key: shown once, never again (only its fingerprint)
-    keys_before = _count(aworld, device_keys)
+    keys_before = row_count(aworld.engine, device_keys)
     r = client.post(base + "/keys", data={"csrf_token": token})
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     key = re.search(r'class="secret"><code>([0-9A-F]{32})</code>', r.text)
     assert key is not None
-    assert _count(aworld, device_keys) == keys_before + 1
+    assert row_count(aworld.engine, device_keys) == keys_before + 1
     later = client.get(base).text
     assert key.group(1) not in later and "current" in later
     assert _last_audit(aworld)["detail"] == {"mn": MN_2025, "change": "sm4_key"}

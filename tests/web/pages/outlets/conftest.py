@@ -21,10 +21,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from envwatch.core.clock import utcnow
-from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.ingest.schema import device_status
-from envwatch.migrations import upgrade
 from envwatch.monitoring.schema import measurements
 from envwatch.registry import filings, service, service_limits, service_operators
 from envwatch.registry.models import (
@@ -34,12 +31,9 @@ from envwatch.registry.models import (
     EnterpriseIn,
     OperatorIn,
     OutletIn,
-    credit_code_check_char,
 )
-from envwatch.registry.store import import_devices, load_devices
-from envwatch.web.accounts import store
 from tests.helpers import device_row
-from tests.web.pages.conftest import PASSWORD, page_settings, serving
+from tests.web.pages.conftest import add_devices, create_users, credit_code, fresh_store, serving, set_status
 
 MN_GAS_A = "010000A8900016F0002A0001"
 MN_WATER_A = "010000A8900016F0002A0002"
@@ -63,8 +57,7 @@ class OutletWorld:
 
 
 def _code(n: int) -> str:
-    first17 = f"9144010200000{n:04d}"
-    return first17 + credit_code_check_char(first17)
+    return credit_code(n, "9144010200000")
 
 
 def hour_value(n: int) -> str:
@@ -91,12 +84,9 @@ def _data(conn: object, gas: int, water: int, now: datetime) -> None:
 
 def populate(engine: Engine) -> tuple[int, int, int, int, int]:
     now = utcnow()
-    import_devices(
-        engine,
-        [device_row(MN_GAS_A), device_row(MN_WATER_A, kind="water"), device_row(MN_GAS_B)],
-        now,
+    ids = add_devices(
+        engine, [device_row(MN_GAS_A), device_row(MN_WATER_A, kind="water"), device_row(MN_GAS_B)], now
     )
-    ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
     since = date(2020, 1, 1)
     with engine.begin() as conn:
         ent_a = service.create_enterprise(
@@ -131,13 +121,7 @@ def populate(engine: Engine) -> tuple[int, int, int, int, int]:
                                     legal_source="GB 13223-2011 表1")),
         ):  # fmt: skip
             service_limits.add_emission_limit(conn, outlet, limit, now)
-        conn.execute(
-            insert(device_status),
-            [
-                {"device_id": ids[MN_GAS_A], "online": True, "last_seen": now, "changed_at": now},
-                {"device_id": ids[MN_WATER_A], "online": False, "last_seen": now, "changed_at": now},
-            ],
-        )
+        set_status(conn, {ids[MN_GAS_A]: True, ids[MN_WATER_A]: False}, now)
         _data(conn, ids[MN_GAS_A], ids[MN_WATER_A], now)
         operator = service_operators.create_operator(
             conn, OperatorIn(name="丙运维", credit_code=_code(3)), now
@@ -162,8 +146,7 @@ def populate(engine: Engine) -> tuple[int, int, int, int, int]:
                 },
             ),
         ]
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
     filing_a = filings.create_filing(
         engine, kind="major_change", enterprise_id=ent_a, outlet_id=gas_a, title="甲锅炉排口重大变更",
         event_at=now - timedelta(days=1), created_by="ent_a", now=now,
@@ -178,11 +161,8 @@ def populate(engine: Engine) -> tuple[int, int, int, int, int]:
 @pytest.fixture(scope="session")
 def outlet_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutletWorld]:
     data_dir: Path = tmp_path_factory.mktemp("outlets") / "var"
-    settings = page_settings(data_dir, max_attachment_bytes=MAX_BYTES)
-    engine = make_engine(settings)
-    upgrade(engine)
-    now = utcnow()
-    gas_a, water_a, gas_b, filing_a, filing_b = populate(engine)
-    with serving(settings, engine) as url:
-        yield OutletWorld(url, settings, engine, gas_a, water_a, gas_b, filing_a, filing_b, now)
-    engine.dispose()
+    with fresh_store(data_dir, max_attachment_bytes=MAX_BYTES) as (settings, engine):
+        now = utcnow()
+        gas_a, water_a, gas_b, filing_a, filing_b = populate(engine)
+        with serving(settings, engine) as url:
+            yield OutletWorld(url, settings, engine, gas_a, water_a, gas_b, filing_a, filing_b, now)

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from envwatch.core.clock import to_china, utcnow
 from envwatch.registry.schema import attachments, filing_steps, filings
 from envwatch.web.app import create_app
+from tests.web.pages.conftest import row_count
 from tests.web.pages.outlets.conftest import MAX_BYTES, OutletWorld
 from tests.web.pages.test_pages import login
 
@@ -29,11 +30,6 @@ def _token(client: TestClient) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/filings").text)
     assert found is not None
     return found.group(1)
-
-
-def _count(world: OutletWorld, table: object) -> int:
-    with world.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
 def _local_now() -> str:
@@ -125,7 +121,7 @@ def test_record_a_filing_then_a_step_and_an_attachment(client: TestClient, outle
 def test_a_too_large_attachment_is_refused_in_the_form(client: TestClient, outlet_world: OutletWorld) -> None:
     login(client, "ent_a")
     token = _token(client)
-    before = _count(outlet_world, attachments)
+    before = row_count(outlet_world.engine, attachments)
     r = client.post(
         f"/filings/{outlet_world.filing_a}/attachments",
         data={"csrf_token": token},
@@ -142,7 +138,7 @@ def test_a_too_large_attachment_is_refused_in_the_form(client: TestClient, outle
     assert r.status_code == 413
     r = client.post(f"/filings/{outlet_world.filing_a}/attachments", data={"csrf_token": token}, files={})
     assert r.status_code in (400, 422)
-    assert _count(outlet_world, attachments) == before
+    assert row_count(outlet_world.engine, attachments) == before
 
 
 def test_a_bad_filing_shows_the_service_error_and_stores_nothing(
@@ -150,7 +146,7 @@ def test_a_bad_filing_shows_the_service_error_and_stores_nothing(
 ) -> None:
     login(client, "ent_a")
     token = _token(client)
-    before = _count(outlet_world, filings)
+    before = row_count(outlet_world.engine, filings)
     bad = _filing_form(token, outlet_world, kind="gas_core_part", outlet_id=str(outlet_world.outlet_water_a))
     r = client.post("/filings", data=bad)
     assert r.status_code == 422
@@ -160,19 +156,32 @@ def test_a_bad_filing_shows_the_service_error_and_stores_nothing(
     assert r.status_code == 422 and "event_at" in r.text
     r = client.post("/filings", data=_filing_form(token, outlet_world, title=""))
     assert r.status_code == 422
-    assert _count(outlet_world, filings) == before
+    assert row_count(outlet_world.engine, filings) == before
 
 
 def test_a_bad_step_shows_the_service_error(client: TestClient, outlet_world: OutletWorld) -> None:
     login(client, "ent_a")
     token = _token(client)
-    before = _count(outlet_world, filing_steps)
+    before = row_count(outlet_world.engine, filing_steps)
     r = client.post(
         f"/filings/{outlet_world.filing_a}/steps",
         data={"csrf_token": token, "step": "filed", "done_at": "2099-01-01T00:00", "note": ""},
     )
     assert r.status_code == 422 and "The step was not saved:" in r.text and "in the future" in r.text
-    assert _count(outlet_world, filing_steps) == before
+    assert row_count(outlet_world.engine, filing_steps) == before
+
+
+def _add_step_and_file(client: TestClient, token: str, filing_id: int) -> tuple[int, int]:
+    """The statuses of adding a step to the filing and of uploading a file to it."""
+    step = client.post(
+        f"/filings/{filing_id}/steps", data={"csrf_token": token, "step": "filed", "done_at": _local_now()}
+    )
+    upload = client.post(
+        f"/filings/{filing_id}/attachments",
+        data={"csrf_token": token},
+        files={"file": ("x.txt", b"x", "text/plain")},
+    )
+    return step.status_code, upload.status_code
 
 
 def test_another_enterprise_gets_404_everywhere(client: TestClient, outlet_world: OutletWorld) -> None:
@@ -180,30 +189,21 @@ def test_another_enterprise_gets_404_everywhere(client: TestClient, outlet_world
     token = _token(client)
     theirs, missing = client.get(f"/filings/{outlet_world.filing_a}"), client.get("/filings/999999")
     assert theirs.status_code == missing.status_code == 404 and "甲锅炉排口重大变更" not in theirs.text
-    steps, files = _count(outlet_world, filing_steps), _count(outlet_world, attachments)
-    r = client.post(
-        f"/filings/{outlet_world.filing_a}/steps",
-        data={"csrf_token": token, "step": "filed", "done_at": _local_now()},
-    )
-    assert r.status_code == 404
-    r = client.post(
-        f"/filings/{outlet_world.filing_a}/attachments",
-        data={"csrf_token": token},
-        files={"file": ("x.txt", b"x", "text/plain")},
-    )
-    assert r.status_code == 404
+    engine = outlet_world.engine
+    steps, files = row_count(engine, filing_steps), row_count(engine, attachments)
+    assert _add_step_and_file(client, token, outlet_world.filing_a) == (404, 404)
     assert client.get(f"/filings/{outlet_world.filing_a}/attachments/1").status_code == 404
     # recording a filing on 甲's outlet: 404, as if it did not exist
     r = client.post("/filings", data=_filing_form(token, outlet_world))
     assert r.status_code == 404
-    assert (_count(outlet_world, filing_steps), _count(outlet_world, attachments)) == (steps, files)
+    assert (row_count(engine, filing_steps), row_count(engine, attachments)) == (steps, files)
 
 
 @pytest.mark.parametrize("user", ["op_a", "reg_zj"])
 def test_readers_may_not_file(client: TestClient, outlet_world: OutletWorld, user: str) -> None:
     login(client, user)
     token = _token(client)
-    before = _count(outlet_world, filings), _count(outlet_world, filing_steps)
+    before = row_count(outlet_world.engine, filings), row_count(outlet_world.engine, filing_steps)
     page = client.get(f"/filings/{outlet_world.filing_a}")
     assert (
         page.status_code == 200
@@ -211,27 +211,17 @@ def test_readers_may_not_file(client: TestClient, outlet_world: OutletWorld, use
         and 'id="attachment-form"' not in page.text
     )
     assert client.post("/filings", data=_filing_form(token, outlet_world)).status_code == 403
-    r = client.post(
-        f"/filings/{outlet_world.filing_a}/steps",
-        data={"csrf_token": token, "step": "filed", "done_at": _local_now()},
-    )
-    assert r.status_code == 403
-    r = client.post(
-        f"/filings/{outlet_world.filing_a}/attachments",
-        data={"csrf_token": token},
-        files={"file": ("x.txt", b"x", "text/plain")},
-    )
-    assert r.status_code == 403
-    assert (_count(outlet_world, filings), _count(outlet_world, filing_steps)) == before
+    assert _add_step_and_file(client, token, outlet_world.filing_a) == (403, 403)
+    assert (row_count(outlet_world.engine, filings), row_count(outlet_world.engine, filing_steps)) == before
 
 
 def test_csrf_is_required(client: TestClient, outlet_world: OutletWorld) -> None:
     login(client, "ent_a")
     token = _token(client)
     before = (
-        _count(outlet_world, filings),
-        _count(outlet_world, filing_steps),
-        _count(outlet_world, attachments),
+        row_count(outlet_world.engine, filings),
+        row_count(outlet_world.engine, filing_steps),
+        row_count(outlet_world.engine, attachments),
     )
     form = _filing_form(token, outlet_world)
     del form["csrf_token"]
@@ -247,8 +237,8 @@ def test_csrf_is_required(client: TestClient, outlet_world: OutletWorld) -> None
     )
     assert r.status_code == 403
     after = (
-        _count(outlet_world, filings),
-        _count(outlet_world, filing_steps),
-        _count(outlet_world, attachments),
+        row_count(outlet_world.engine, filings),
+        row_count(outlet_world.engine, filing_steps),
+        row_count(outlet_world.engine, attachments),
     )
     assert after == before

@@ -22,8 +22,6 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from envwatch.core.clock import CHINA_TZ, utcnow
-from envwatch.core.db import make_engine
-from envwatch.migrations import upgrade
 from envwatch.monitoring.schema import measurements
 from envwatch.registry import service as svc
 from envwatch.registry.disclosure import DisclosureChange, change_settings
@@ -32,14 +30,11 @@ from envwatch.registry.models import (
     EmissionLimitIn,
     EnterpriseIn,
     OutletIn,
-    credit_code_check_char,
 )
 from envwatch.registry.service_limits import add_emission_limit
-from envwatch.registry.store import import_devices, load_devices
-from envwatch.web.accounts import store
 from envwatch.web.scope import china_today
 from tests.helpers import device_row
-from tests.web.pages.conftest import PASSWORD, page_settings, serving
+from tests.web.pages.conftest import add_devices, create_users, credit_code, fresh_store, serving
 
 MN_A = "010000A8900016F0001D0001"
 MN_B = "010000A8900016F0001D0002"
@@ -57,9 +52,8 @@ class PublicWorld:
     today: date
 
 
-def credit_code(n: int) -> str:
-    first17 = f"9133010200001{n:04d}"
-    return first17 + credit_code_check_char(first17)
+def _code(n: int) -> str:
+    return credit_code(n, "9133010200001")
 
 
 def _hour(day: date, hour: int) -> datetime:
@@ -88,8 +82,7 @@ def _records(conn: Any, device_id: int, today: date, now: datetime) -> None:
 
 def populate_public(engine: Engine, today: date) -> tuple[dict[str, int], dict[str, str]]:
     now = utcnow()
-    import_devices(engine, [device_row(MN_A), device_row(MN_B)], now)
-    device_ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
+    device_ids = add_devices(engine, [device_row(MN_A), device_row(MN_B)], now)
     ids, codes = {}, {}
     with engine.begin() as conn:
         for n, (key, name, region) in enumerate(
@@ -102,9 +95,7 @@ def populate_public(engine: Engine, today: date) -> tuple[dict[str, int], dict[s
         ):
             ent = svc.create_enterprise(
                 conn,
-                EnterpriseIn(
-                    name=name, credit_code=credit_code(n), region_code=region, address=f"{name}路1号"
-                ),
+                EnterpriseIn(name=name, credit_code=_code(n), region_code=region, address=f"{name}路1号"),
                 now,
             )
             ids[key], codes[key] = ent["id"], ent["credit_code"]
@@ -132,8 +123,7 @@ def populate_public(engine: Engine, today: date) -> tuple[dict[str, int], dict[s
             ("pub_ent_b", {"role": "enterprise", "enterprise_id": ids["乙"], "display_name": "乙专员"}),
             ("pub_reg", {"role": "regulator", "region_code": "33", "display_name": "浙江监管"}),
         ]
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
         change_settings(
             conn, ids["丙"], DisclosureChange("", "", "", published=False, reason="企业已关停"),
             role="admin", changed_by="pub_admin", now=now,
@@ -143,11 +133,8 @@ def populate_public(engine: Engine, today: date) -> tuple[dict[str, int], dict[s
 
 @pytest.fixture(scope="session")
 def public_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PublicWorld]:
-    settings = page_settings(tmp_path_factory.mktemp("public") / "var")
-    engine = make_engine(settings)
-    upgrade(engine)
-    today = china_today()
-    ids, codes = populate_public(engine, today)
-    with serving(settings, engine) as url:
-        yield PublicWorld(url, settings, engine, ids, codes, today)
-    engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("public") / "var") as (settings, engine):
+        today = china_today()
+        ids, codes = populate_public(engine, today)
+        with serving(settings, engine) as url:
+            yield PublicWorld(url, settings, engine, ids, codes, today)

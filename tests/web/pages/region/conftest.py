@@ -23,10 +23,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from envwatch.core.clock import utcnow
-from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.ingest.schema import device_status
-from envwatch.migrations import upgrade
 from envwatch.monitoring.day_counts import china_day, day_start
 from envwatch.monitoring.schema import measurements
 from envwatch.registry import service as svc
@@ -37,13 +34,10 @@ from envwatch.registry.models import (
     EnterpriseIn,
     OperatorIn,
     OutletIn,
-    credit_code_check_char,
 )
 from envwatch.registry.service_limits import add_emission_limit
-from envwatch.registry.store import import_devices, load_devices
-from envwatch.web.accounts import store
 from tests.helpers import device_row
-from tests.web.pages.conftest import PASSWORD, page_settings, serving
+from tests.web.pages.conftest import add_devices, create_users, credit_code, fresh_store, serving, set_status
 
 MN1 = "010000A8900016F0002A0001"  # 甲 A1, online, exceeding
 MN2 = "010000A8900016F0002B0001"  # 乙 B1, online, exceeding
@@ -66,8 +60,7 @@ class RegionWorld:
 
 
 def _code(n: int) -> str:
-    first17 = f"9144010300000{n:04d}"
-    return first17 + credit_code_check_char(first17)
+    return credit_code(n, "9144010300000")
 
 
 def _enterprise(
@@ -111,8 +104,7 @@ def _today_hours(conn: Any, device_id: int, now: datetime) -> None:
 
 
 def populate_region(engine: Engine, now: datetime) -> dict[str, int]:
-    import_devices(engine, [device_row(MN1), device_row(MN2), device_row(MN3)], now)
-    ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
+    ids = add_devices(engine, [device_row(MN1), device_row(MN2), device_row(MN3)], now)
     with engine.begin() as conn:
         jia = _enterprise(conn, 1, "甲化工有限公司", "330102", ("30.27", "120.15"), now)
         bing = _enterprise(conn, 2, "丙纸业有限公司", "330206", None, now)
@@ -131,14 +123,7 @@ def populate_region(engine: Engine, now: datetime) -> dict[str, int]:
             op = ops.create_operator(conn, OperatorIn(name=name, credit_code=_code(n)), now)["id"]
             contract = ContractIn(enterprise_id=ent, contract_no=f"HT-{n}", valid_from=date(2020, 1, 1))
             ops.create_contract(conn, op, contract, now)
-        conn.execute(
-            insert(device_status),
-            [
-                {"device_id": ids[MN1], "online": True, "last_seen": now, "changed_at": now},
-                {"device_id": ids[MN2], "online": True, "last_seen": now, "changed_at": now},
-                {"device_id": ids[MN3], "online": False, "last_seen": now, "changed_at": now},
-            ],
-        )
+        set_status(conn, {ids[MN1]: True, ids[MN2]: True, ids[MN3]: False}, now)
         _today_hours(conn, ids[MN1], now)
         _today_hours(conn, ids[MN2], now)
         users: list[tuple[str, dict[str, Any]]] = [
@@ -146,18 +131,14 @@ def populate_region(engine: Engine, now: datetime) -> dict[str, int]:
             ("reg_zj", {"role": "regulator", "region_code": "330000", "display_name": "浙江监管"}),
             ("ent_a", {"role": "enterprise", "enterprise_id": jia}),
         ]
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
     return outs
 
 
 @pytest.fixture(scope="session")
 def region_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegionWorld]:
-    settings = page_settings(tmp_path_factory.mktemp("region") / "var")
-    engine = make_engine(settings)
-    upgrade(engine)
-    now = utcnow()
-    outs = populate_region(engine, now)
-    with serving(settings, engine) as url:
-        yield RegionWorld(url, settings, engine, outs, now)
-    engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("region") / "var") as (settings, engine):
+        now = utcnow()
+        outs = populate_region(engine, now)
+        with serving(settings, engine) as url:
+            yield RegionWorld(url, settings, engine, outs, now)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from envwatch.web.app import create_app
 from envwatch.web.pages import region
+from tests.web.pages.conftest import shown_count
 from tests.web.pages.region.conftest import MN1, MN2, RegionWorld
 from tests.web.pages.test_pages import login
 
@@ -23,12 +24,6 @@ FRAGMENTS = ("/region/counts", "/region/outlets.json", "/region/ranking", "/regi
 def client(region_world: RegionWorld) -> Iterator[TestClient]:
     with TestClient(create_app(region_world.settings, region_world.engine)) as c:
         yield c
-
-
-def _count(html: str, name: str) -> int:
-    found = re.search(rf'id="n-{name}">(\d+)<', html)
-    assert found is not None, name
-    return int(found.group(1))
 
 
 def _outlet_ids(client: TestClient, query: str = "") -> set[int]:
@@ -52,7 +47,7 @@ def test_other_roles_are_refused(client: TestClient) -> None:
 def test_admin_sees_everything(client: TestClient, region_world: RegionWorld) -> None:
     login(client, "admin1")
     html = client.get("/region").text
-    assert [_count(html, n) for n in ("enterprises", "outlets", "devices", "online", "offline")] == [
+    assert [shown_count(html, n) for n in ("enterprises", "outlets", "devices", "online", "offline")] == [
         3,
         4,
         3,
@@ -68,7 +63,7 @@ def test_regulator_counts_and_map_stay_in_its_region(client: TestClient, region_
     login(client, "reg_zj")
     r = client.get("/region")
     assert r.status_code == 200
-    assert [_count(r.text, n) for n in ("enterprises", "outlets", "devices", "online", "offline")] == [
+    assert [shown_count(r.text, n) for n in ("enterprises", "outlets", "devices", "online", "offline")] == [
         2,
         3,
         2,
@@ -95,7 +90,7 @@ def test_regulator_may_narrow_but_not_leave_its_region(client: TestClient, regio
     assert _outlet_ids(client, "?region=3302") == {region_world.outlets["C1"]}
     r = client.get("/region?region=44")
     assert r.status_code == 403 and 'id="region-error"' in r.text and "乙热电" not in r.text
-    assert _count(r.text, "enterprises") == 2  # its own region instead
+    assert shown_count(r.text, "enterprises") == 2  # its own region instead
     for path in FRAGMENTS:
         assert client.get(path + "?region=44&group=enterprise").status_code == 403, path
         assert client.get(path + "?region=440103&group=operator").status_code == 403, path
@@ -127,7 +122,7 @@ def test_exceedances_follow_the_scope(client: TestClient, region_world: RegionWo
     html = client.get("/region/exceedances").text
     mns = set(re.findall(r'<tr data-mn="([^"]+)"', html))
     assert mns == {MN1} and "0.20" in html and "120" in html
-    assert _count(client.get("/region").text, "exceeding") == 1
+    assert shown_count(client.get("/region").text, "exceeding") == 1
     status = {o["id"]: o["status"] for o in client.get("/region/outlets.json").json()["outlets"]}
     assert status[region_world.outlets["A1"]] == "exceeding"
     login(client, "admin1")

@@ -15,14 +15,11 @@ import pytest
 from sqlalchemy import Engine
 
 from envwatch.core.clock import to_china, utcnow
-from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.migrations import upgrade
 from envwatch.registry import service, service_operators
-from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, credit_code_check_char
-from envwatch.web.accounts import store
+from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn
 from tests.reports.month_world import add_month, add_outlet, register
-from tests.web.pages.conftest import PASSWORD, page_settings, serving
+from tests.web.pages.conftest import create_users, credit_code, fresh_store, serving
 
 MN_A = "010000A8900016F0004A0001"
 MN_B = "010000A8900016F0004B0001"
@@ -38,11 +35,6 @@ class ReportsWorld:
     credit_code_a: str
     last_month: date
     now: datetime
-
-
-def credit_code(n: int) -> str:
-    first17 = f"9133010200000{n:04d}"
-    return first17 + credit_code_check_char(first17)
 
 
 def last_month(now: datetime) -> date:
@@ -83,19 +75,17 @@ def populate(engine: Engine, now: datetime) -> tuple[int, int]:
             ("aud_now", {"role": "auditor", "operator_id": operator["id"],
                          "period_from": month.replace(day=10), "period_to": period_end}),
         ]  # fmt: skip
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
     return outlet_a, outlet_b
 
 
 @pytest.fixture(scope="session")
 def reports_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportsWorld]:
     data_dir: Path = tmp_path_factory.mktemp("reports") / "var"
-    settings = page_settings(data_dir)
-    engine = make_engine(settings)
-    upgrade(engine)
-    now = utcnow()
-    outlet_a, outlet_b = populate(engine, now)
-    with serving(settings, engine) as url:
-        yield ReportsWorld(url, settings, engine, outlet_a, outlet_b, credit_code(1), last_month(now), now)
-    engine.dispose()
+    with fresh_store(data_dir) as (settings, engine):
+        now = utcnow()
+        outlet_a, outlet_b = populate(engine, now)
+        with serving(settings, engine) as url:
+            yield ReportsWorld(
+                url, settings, engine, outlet_a, outlet_b, credit_code(1), last_month(now), now
+            )

@@ -14,7 +14,7 @@ import pytest
 
 from envwatch.reports.outlet_month_xlsx import DAILY_SHEET
 from tests.reports.month_world import SO2
-from tests.web.pages.conftest import PASSWORD
+from tests.web.pages.browser import Tab, tab_per_viewport
 from tests.web.pages.reports.conftest import ReportsWorld
 
 pytestmark = pytest.mark.timeout(120)
@@ -23,56 +23,41 @@ VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, 
 
 
 @pytest.fixture(params=list(VIEWPORTS))
-def page(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, Any, list[str], list[str]]]:
-    name = request.param
-    context = browser.new_context(
-        viewport=VIEWPORTS[name], locale="zh-CN", is_mobile=name == "phone", accept_downloads=True
-    )
-    tab = context.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    tab.on("request", lambda r: requests.append(r.url))
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    yield name, tab, requests, errors
-    context.close()
+def visit(
+    request: pytest.FixtureRequest, browser: Any, reports_world: ReportsWorld
+) -> Iterator[tuple[str, Tab]]:
+    yield from tab_per_viewport(request, browser, reports_world.base_url, VIEWPORTS, accept_downloads=True)
 
 
 def test_enterprise_downloads_a_monthly_outlet_report(
-    page: tuple[str, Any, list[str], list[str]],
+    visit: tuple[str, Tab],
     reports_world: ReportsWorld,
     screenshots: Path,
     tmp_path: Path,
 ) -> None:
-    name, tab, requests, errors = page
+    name, tab = visit
     base = reports_world.base_url
+    page = tab.page
 
-    def shot(what: str) -> None:
-        tab.screenshot(path=str(screenshots / f"reports-{name}-{what}.png"), full_page=True)
-
-    tab.goto(base + "/reports")
-    tab.fill("#username", "ent_a")
-    tab.fill("#password", PASSWORD)
-    tab.click("form.stack button[type=submit]")
-    tab.wait_for_load_state()
-    assert tab.url == base + "/reports"
-    assert tab.locator('nav a[aria-current="page"]').get_attribute("href") == "/reports"
-    tab.fill("#q", "锅炉")
-    tab.click("#outlet-filter button[type=submit]")
-    tab.wait_for_load_state()
-    options = tab.locator("#outlet option")
+    tab.go("/reports")
+    tab.login("ent_a")
+    assert page.url == base + "/reports"
+    assert page.locator('nav a[aria-current="page"]').get_attribute("href") == "/reports"
+    page.fill("#q", "锅炉")
+    page.click("#outlet-filter button[type=submit]")
+    page.wait_for_load_state()
+    options = page.locator("#outlet option")
     assert options.count() == 1 and options.first.get_attribute("value") == str(reports_world.outlet_a)
     month = f"{reports_world.last_month:%Y-%m}"
-    tab.select_option("#outlet", str(reports_world.outlet_a))
-    tab.select_option("#month", month)
-    tab.locator("#outlet-month-download").focus()  # keyboard path: the button takes focus, Enter submits
-    shot("page")
+    page.select_option("#outlet", str(reports_world.outlet_a))
+    page.select_option("#month", month)
+    page.locator("#outlet-month-download").focus()  # keyboard path: the button takes focus, Enter submits
+    tab.shot(screenshots, f"reports-{name}-page")
     if name == "phone":
-        width = tab.evaluate("document.documentElement.scrollWidth")
-        assert width <= VIEWPORTS["phone"]["width"] + 1, f"page is {width}px wide"
+        tab.no_sideways_scroll(VIEWPORTS["phone"]["width"] + 1)
 
-    with tab.expect_download() as info:
-        tab.keyboard.press("Enter")
+    with page.expect_download() as info:
+        page.keyboard.press("Enter")
     download = info.value
     assert download.suggested_filename == f"{reports_world.credit_code_a}-DA001-{month}.xlsx"
     saved = tmp_path / download.suggested_filename
@@ -81,6 +66,4 @@ def test_enterprise_downloads_a_monthly_outlet_report(
     assert book.sheetnames == [DAILY_SHEET, f"小时 {SO2}"]
     assert book[DAILY_SHEET]["B2"].value == "甲化工有限公司"
 
-    foreign = [u for u in requests if not u.startswith(base + "/")]
-    assert not foreign, f"requests to other origins: {foreign}"
-    assert not errors, errors
+    tab.check_clean()

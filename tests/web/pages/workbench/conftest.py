@@ -24,10 +24,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from envwatch.core.clock import utcnow
-from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
-from envwatch.ingest.schema import device_status
-from envwatch.migrations import upgrade
 from envwatch.monitoring.day_counts import hour_floor
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
@@ -36,12 +33,10 @@ from envwatch.monitoring.workbench import month_start
 from envwatch.registry import filings
 from envwatch.registry import service as svc
 from envwatch.registry import service_operators as ops
-from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, OutletIn, credit_code_check_char
-from envwatch.registry.store import import_devices, load_devices
-from envwatch.web.accounts import store
+from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, OutletIn
 from envwatch.web.scope import china_today
 from tests.helpers import device_row
-from tests.web.pages.conftest import PASSWORD, page_settings, serving
+from tests.web.pages.conftest import add_devices, create_users, credit_code, fresh_store, serving, set_status
 
 MN_A1 = "010000A8900016F0003A0001"  # 甲 A1: offline 3 h
 MN_A2 = "010000A8900016F0003A0002"  # 甲 A2: online, last hour invalid, open marks
@@ -65,8 +60,7 @@ class WorkbenchWorld:
 
 
 def _code(n: int) -> str:
-    first17 = f"9133010600000{n:04d}"
-    return first17 + credit_code_check_char(first17)
+    return credit_code(n, "9133010600000")
 
 
 def _hours(conn: Any, device_id: int, now: datetime, newest: str = "C") -> None:
@@ -98,8 +92,7 @@ def _filing(conn_engine: Engine, ent: int, title: str, event_at: datetime, now: 
 
 def populate_workbench(engine: Engine, now: datetime) -> tuple[dict[str, int], dict[str, int]]:
     mns = (MN_A1, MN_A2, MN_D1, MN_D2, MN_C, MN_B)
-    import_devices(engine, [device_row(mn) for mn in mns], now)
-    ids = {mn: rec.id for mn, rec in load_devices(engine).items()}
+    ids = add_devices(engine, [device_row(mn) for mn in mns], now)
     today = china_today()
     # marks this month that are still open: they start at most 5 h ago, never before the month began
     opened = max(month_start(now), now - timedelta(hours=5))
@@ -139,14 +132,7 @@ def populate_workbench(engine: Engine, now: datetime) -> tuple[dict[str, int], d
         for op, contract in contracts:
             ops.create_contract(conn, op, contract, now)
         online = {MN_A2: True, MN_D1: True}
-        conn.execute(
-            insert(device_status),
-            [
-                {"device_id": ids[mn], "online": online.get(mn, False), "last_seen": now - OFFLINE_FOR,
-                 "changed_at": now - OFFLINE_FOR}
-                for mn in mns
-            ],
-        )  # fmt: skip
+        set_status(conn, {ids[mn]: online.get(mn, False) for mn in mns}, now - OFFLINE_FOR)
         for mn in (MN_A2, MN_B, MN_C, MN_D2):
             _hours(conn, ids[mn], now)
         _hours(conn, ids[MN_D1], now, newest="N")
@@ -162,8 +148,7 @@ def populate_workbench(engine: Engine, now: datetime) -> tuple[dict[str, int], d
             ("ent_a", {"role": "enterprise", "enterprise_id": ents["A"]}),
             ("reg", {"role": "regulator", "region_code": "330000"}),
         ]
-        for username, fields in users:
-            store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
+        create_users(conn, users, now)
     made = {
         "A_due": _filing(engine, ents["A"], "甲 1号炉 分析仪更换", now - timedelta(days=1), now),
         "A_overdue": _filing(engine, ents["A"], "甲 2号炉 采样点迁移", now - timedelta(days=10), now),
@@ -175,11 +160,8 @@ def populate_workbench(engine: Engine, now: datetime) -> tuple[dict[str, int], d
 
 @pytest.fixture(scope="session")
 def workbench_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkbenchWorld]:
-    settings = page_settings(tmp_path_factory.mktemp("workbench") / "var")
-    engine = make_engine(settings)
-    upgrade(engine)
-    now = utcnow()
-    operators, made = populate_workbench(engine, now)
-    with serving(settings, engine) as url:
-        yield WorkbenchWorld(url, settings, engine, now, operators, made)
-    engine.dispose()
+    with fresh_store(tmp_path_factory.mktemp("workbench") / "var") as (settings, engine):
+        now = utcnow()
+        operators, made = populate_workbench(engine, now)
+        with serving(settings, engine) as url:
+            yield WorkbenchWorld(url, settings, engine, now, operators, made)

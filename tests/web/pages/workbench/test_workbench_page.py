@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from envwatch.web.app import create_app
+from tests.web.pages.conftest import shown_count
 from tests.web.pages.test_pages import login
 from tests.web.pages.workbench.conftest import FOREIGN, MN_A1, MN_A2, MN_B, MN_C, MN_D1, WorkbenchWorld
 
@@ -20,12 +21,6 @@ ROUTES = ("/workbench", "/workbench/attention", "/workbench/rates")
 def client(workbench_world: WorkbenchWorld) -> Iterator[TestClient]:
     with TestClient(create_app(workbench_world.settings, workbench_world.engine)) as c:
         yield c
-
-
-def _count(html: str, name: str) -> int:
-    found = re.search(rf'id="n-{name}">(\d+)<', html)
-    assert found is not None, name
-    return int(found.group(1))
 
 
 def _section(html: str, section: str) -> str:
@@ -72,7 +67,7 @@ def test_operator_sees_its_contracted_outlets_only(
     # offline: 甲's A1 (whole-enterprise contract); not 丁's D2 (outlet not contracted), 丙 (ended), 乙
     attention = _section(html, "attention")
     assert _mns(attention) == {MN_A1}
-    assert _count(html, "offline") == 1
+    assert shown_count(html, "offline") == 1
     assert f'href="/devices/{MN_A1}"' in attention
     assert re.search(r"3 (h|小时) [01] (min|分钟)", attention)
     # data quality: A2's newest hour is flagged C, A1 sent nothing, D1's hours are valid; the reason in
@@ -85,7 +80,7 @@ def test_operator_sees_its_contracted_outlets_only(
     # marks: A2's three open faults and one maintenance; A2 flagged for SX-30.6 (3 faults this month)
     marks = _section(html, "marks")
     assert _mns(marks) == {MN_A2}
-    assert _count(html, "marks") == 4
+    assert shown_count(html, "marks") == 4
     assert re.search(rf'data-mn="{MN_A2}" data-faults="3" data-flagged="1"', marks)
     # filings: 甲's overdue one first, then the due one; none of 丙 or 乙
     filings = _section(html, "filings")
