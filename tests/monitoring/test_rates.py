@@ -473,3 +473,69 @@ def test_rates_and_the_explanation_agree_on_hours_marks_touch_without_deciding(
         r for r in rates(engine, settings, DAY, DAY, mns=[GAS_MN], group="factor") if r["factor"] == "a21026"
     ]
     assert (row["received"], row["valid"], row["marked_invalid_hours"]) == (3, 1, 2)
+
+
+def test_whole_days_summed_in_sql_equal_counting_every_day_alone(
+    engine: Engine, settings: Settings, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole unmarked days are summed in SQL from the stored hour counts (water check hour included);
+    today and marked days hour by hour. Counting every day hour by hour (the SQL sums then cancel out)
+    gives the same rates, and the water factors owe 23 hours a day in both."""
+    gas, water = ids[GAS_MN], ids[WATER_MN]
+    first, today = DAY - timedelta(days=2), date(2026, 11, 22)  # NOW is 12:00 China time on ``today``
+    for n, day in enumerate((first, first + timedelta(days=1), DAY, DAY + timedelta(days=1), today)):
+        put_day(engine, gas, day, GAS, skip=range(n, 2 * n))
+        put_day(engine, water, day, WATER, skip=(3,) if n % 2 else ())  # 24 of 24 days count 23 of 23
+    put(  # a late hour: counts in the completed rate, not in the real-time one
+        engine, gas, "hour", hour_at(DAY, 2), {c: {"Avg": "1", "Flag": "N"} for c in GAS}, backfill=True
+    )
+    put(engine, water, "hour", hour_at(first, 27), {"w01018": {"Avg": "1", "Flag": "C"}})  # next day, 03:00
+    mark(engine, gas, "shutdown", hour_at(DAY, 20), hour_at(DAY, 30), approve=True)  # over midnight
+    mark(engine, water, "maintenance", hour_at(first, 5), hour_at(first, 5) + timedelta(minutes=10))
+    mark(engine, water, "calibration", hour_at(DAY, 8), hour_at(DAY, 10), factor="w01018")
+    mark(engine, gas, "maintenance", hour_at(today, 2), hour_at(today, 4))
+    queries = [dict(group=g) for g in ("factor", "device", "enterprise")] + [dict(mns=[WATER_MN])]
+    summed = [rates(engine, settings, first, today + timedelta(days=3), **q) for q in queries]
+    with engine.connect() as conn:
+        for row in conn.execute(select(factor_day_hours)).mappings():
+            assert [
+                row[f"{m}_hours"] for m in ("received", "valid", "received_on_time", "valid_on_time")
+            ] == [row[m].bit_count() for m in ("received", "valid", "received_on_time", "valid_on_time")]
+    monkeypatch.setattr(rates_module, "_days_one_by_one", lambda days, marked: list(days))
+    one_by_one = [rates(engine, settings, first, today + timedelta(days=3), **q) for q in queries]
+    assert summed == one_by_one
+    by_factor = {(r["mn"], r["factor"]): r for r in summed[0]}
+    cod = by_factor[(WATER_MN, "w01018")]  # 24 received on the second day (the C hour): 23 of 23 count
+    assert (cod["expected"], cod["received"], cod["valid"], cod["qc_exempt_hours"]) == (103, 103, 102, 5)
+    gas_row = summed[1][0] if summed[1][0]["mn"] == GAS_MN else summed[1][1]
+    assert gas_row["exempt_hours"] == 3 * 10 and gas_row["realtime"]["received"] < gas_row["received"]
+
+
+def test_the_count_columns_are_filled_from_the_masks_by_the_migration(
+    engine: Engine, ids: dict[str, int]
+) -> None:
+    """Migration 0008 adds the hour counts to the rows already stored, counting their masks' bits in SQL."""
+    from alembic import command
+
+    from envwatch.migrations import alembic_config, upgrade
+
+    command.downgrade(alembic_config(engine), "0007")
+    masks = [0, 1, 1 << 23, (1 << 24) - 1, 0b1011_0110_0000_1111_0101_0011, 0x555555, 0xAAAAAA]
+    with engine.begin() as conn:
+        for n, m in enumerate(masks):
+            conn.exec_driver_sql(
+                "INSERT INTO factor_day_hours (device_id, factor, day, received, valid, received_on_time,"
+                f" valid_on_time, computed_at) VALUES ({ids[GAS_MN]}, 'f{n}', '2026-11-20', {m}, {m >> 1}, {m >> 2},"
+                f" {m & 0xFF}, '2026-11-20 00:00:00')"
+            )
+    upgrade(engine)
+    c = factor_day_hours.c
+    with engine.connect() as conn:
+        got = conn.execute(
+            select(c.received_hours, c.valid_hours, c.received_on_time_hours, c.valid_on_time_hours).order_by(
+                c.factor
+            )
+        ).all()
+    assert [tuple(r) for r in got] == [
+        ((m).bit_count(), (m >> 1).bit_count(), (m >> 2).bit_count(), (m & 0xFF).bit_count()) for m in masks
+    ]

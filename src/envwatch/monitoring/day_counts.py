@@ -45,6 +45,8 @@ DAY = timedelta(days=1)
 
 # bits of one factor-hour's status
 RECEIVED, VALID, RECEIVED_ON_TIME, VALID_ON_TIME = 1, 2, 4, 8
+# the mask columns of ``factor_day_hours``, in that order; each has its count of hours, ``<name>_hours``
+MASK_COLUMNS = ("received", "valid", "received_on_time", "valid_on_time")
 
 
 # the data flags of HJ 212-2017 Table 8 and HJ/T 212-2005 (P)
@@ -432,17 +434,12 @@ def _stored_masks(
 
 
 def _mask_row(device_id: int, code: str, day: date, masks: tuple[int, ...], now: datetime) -> dict[str, Any]:
-    received, valid, received_on_time, valid_on_time = masks
-    return {
-        "device_id": device_id,
-        "factor": code,
-        "day": day,
-        "received": received,
-        "valid": valid,
-        "received_on_time": received_on_time,
-        "valid_on_time": valid_on_time,
-        "computed_at": now,
-    }
+    """One row of ``factor_day_hours``: the masks and the number of hours each holds."""
+    row: dict[str, Any] = {"device_id": device_id, "factor": code, "day": day, "computed_at": now}
+    for name, mask in zip(MASK_COLUMNS, masks, strict=True):
+        row[name] = mask
+        row[f"{name}_hours"] = mask.bit_count()
+    return row
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -454,7 +451,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         index_elements=["device_id", "factor", "day"],
         set_={
             c: stmt.excluded[c]
-            for c in ("received", "valid", "received_on_time", "valid_on_time", "computed_at")
+            for c in (*MASK_COLUMNS, *(f"{name}_hours" for name in MASK_COLUMNS), "computed_at")
         },
     )
     conn.execute(stmt, rows)  # executemany: one compiled statement, not a 40,000-parameter VALUES list

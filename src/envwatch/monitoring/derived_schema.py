@@ -5,8 +5,8 @@ Counting them from the packet records means parsing every record's factors (13 M
 1,000 devices: minutes), so the status of every factor-hour is kept as it arrives
 (``monitoring.day_counts``): one row per device, factor and China day whose four 24-bit masks say which
 hours were received, valid by their flags, and the same with on-time data only (bit h = hour h, China
-time). A quarter's rates are bit counts over ~550 k small rows; marks, which change after the data, are
-applied to the masks hour by hour. A refresh recomputes only the hours that received records, and rewrites
+time), and the number of hours each mask holds. A long period's rates are sums of those counts in SQL;
+marks, which change after the data, are applied to the masks hour by hour on the days they touch. A refresh recomputes only the hours that received records, and rewrites
 their bits in place; the evidence stays in ``measurements`` and the masks can be rebuilt from it.
 """
 
@@ -31,6 +31,12 @@ factor_day_hours = Table(
     ),
     Column("received_on_time", Integer, nullable=False, comment="the same, counting only on-time data"),
     Column("valid_on_time", Integer, nullable=False),
+    # the number of hours set in each mask: a long period's rates sum them in SQL (neither SQLite nor
+    # PostgreSQL counts the bits of an integer); written with the masks, never apart from them
+    *(
+        Column(f"{mask}_hours", Integer, server_default="0", nullable=False, comment=f"hours set in {mask}")
+        for mask in ("received", "valid", "received_on_time", "valid_on_time")
+    ),
     Column("computed_at", UtcDateTime, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, or_, select, type_coerce
+from sqlalchemy import Connection, Engine, case, func, or_, select
 
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
@@ -175,7 +175,6 @@ def compute_rates(
             fleet = _with_operators(conn, fleet, query.last)
         rated = _rated_factors(conn, settings, fleet)
         spans = _marks(conn, settings, [d.id for d in fleet], start, end)
-        per_day = _day_counts(conn, [d.id for d in fleet], query.first, query.last)
         rules = {kind: CountRules.from_settings(settings, kind) for kind in ("gas", "water")}
         min_valid = {d.id: rules[d.kind].min_valid_minutes for d in fleet}
         marked = _marked_hours(spans, start, end, min_valid)
@@ -183,18 +182,33 @@ def compute_rates(
         days = [
             (day, hours) for day in _days(query.first, query.last) if (hours := _elapsed_hours(day, now)) > 0
         ]
+        whole = [day for day, hours in days if hours == 24]  # every day of the period but today
+        # hours owed by a whole day without marks, per (device, factor): 24 less the check hour
+        owed = {(d.id, f): 24 - min(_qc_hours(settings, d, f), 24) for d in fleet for f in rated[d.id]}
+        sums = _period_sums(conn, owed, whole[0], whole[-1]) if whole else {}
+        one_by_one = {d.id: _days_one_by_one(days, marked.get(d.id, {})) for d in fleet}
+        per_day = _day_masks(conn, one_by_one, rated)
         for device in fleet:
             faults = sum(1 for s in spans.get(device.id, ()) if s.code == FAULT_CODE)
             device_marked = marked.get(device.id, {})
+            device_days = one_by_one[device.id]
             for factor in rated[device.id]:
                 counts = _factor_counts(
                     device,
                     factor,
-                    days,
+                    device_days,
                     per_day,
                     device_marked,
                     settings,
                     _rejudge(conn, settings, device, now),
+                )
+                counts.add(
+                    _summed_counts(
+                        sums.get((device.id, factor)),
+                        len(whole),
+                        [per_day.get((device.id, factor, day)) for day, hours in device_days if hours == 24],
+                        owed[(device.id, factor)],
+                    )
                 )
                 _row_for(rows, query, device, factor).counts.add(counts)
             for row in _rows_of_device(rows, query, device):
@@ -281,32 +295,80 @@ def _rated_factors(conn: Connection, settings: Settings, fleet: Sequence[_Device
     return {dev.id: registered.get(dev.id) or list(defaults[dev.kind]) for dev in fleet}
 
 
-_IN_LIST_MAX = 500  # devices asked by id in SQL; more are filtered while reading the period
+# devices asked by id in SQL (the primary key (device, factor, day) then finds their rows); a larger fleet
+# is read whole and filtered here. Within SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+_IN_LIST_MAX = 10_000
 
 
-def _day_counts(
-    conn: Connection, device_ids: Sequence[int], first: date, last: date
-) -> dict[tuple[int, str, date], tuple[int, int, int, int]]:
+def _qc_hours(settings: Settings, device: _Device, factor: str) -> int:
+    """Hours a day not owed for the water standard-sample check (ETR-02): 0 for other factors."""
+    if device.kind == "water" and factor in settings.rates_water_qc_exempt_factors:
+        return settings.rates_water_qc_exempt_hours_per_day
+    return 0
+
+
+Sums = tuple[int, int, int, int]  # received, valid, received_on_time, valid_on_time hours
+
+
+def _period_sums(
+    conn: Connection, owed: dict[tuple[int, str], int], first: date, last: date
+) -> dict[tuple[int, str], Sums]:
+    """Per (device, factor) of ``owed``, the stored hour counts summed over the days [first, last], each
+    day's at most the hours it owes (as a day counted alone: 24 of 24, or 23 of 23 for a water factor
+    with its check hour). One aggregate per number of hours owed, in SQL: a year of the fleet is ~1 M
+    rows, too many to bring to Python (see docs/monitoring.md)."""
     c = factor_day_hours.c
-    # raw columns: SQLAlchemy's per-value Date processing costs more than the rest of a quarter's rates
-    stmt = select(
-        c.device_id,
-        c.factor,
-        type_coerce(c.day, String),
-        c.received,
-        c.valid,
-        c.received_on_time,
-        c.valid_on_time,
-    ).where(c.day >= first, c.day <= last)
-    wanted = set(device_ids)
-    if len(wanted) <= _IN_LIST_MAX:
-        # a part of the fleet (an enterprise, a county): the primary key (device, factor, day) finds its
-        # rows; for most of the fleet one scan of the period filtered here costs less than a long IN list
-        stmt = stmt.where(c.device_id.in_(sorted(wanted)))
+    groups: dict[int, tuple[set[int], set[str]]] = defaultdict(lambda: (set(), set()))
+    for (device_id, factor), hours in owed.items():
+        groups[hours][0].add(device_id)
+        groups[hours][1].add(factor)
+    out: dict[tuple[int, str], Sums] = {}
+    for hours, (device_ids, factors) in groups.items():
+        columns = (c.received_hours, c.valid_hours, c.received_on_time_hours, c.valid_on_time_hours)
+        stmt = (
+            select(
+                c.device_id, c.factor, *(func.sum(case((col > hours, hours), else_=col)) for col in columns)
+            )
+            .where(c.factor.in_(sorted(factors)), c.day >= first, c.day <= last)
+            .group_by(c.device_id, c.factor)
+        )
+        if len(device_ids) <= _IN_LIST_MAX:
+            stmt = stmt.where(c.device_id.in_(sorted(device_ids)))
+        for device_id, factor, *sums in conn.execute(stmt):
+            if owed.get((device_id, factor)) == hours:  # not a pair of another group, nor unrated
+                out[(device_id, factor)] = (int(sums[0]), int(sums[1]), int(sums[2]), int(sums[3]))
+    return out
+
+
+def _days_one_by_one(days: Sequence[tuple[date, int]], marked: MarkedHours) -> list[tuple[date, int]]:
+    """The days of a device counted hour by hour from their masks: today (only the hours that ended
+    count) and the days its marks touch. The others are summed in SQL."""
+    touched = {day for _, day in marked}
+    return [(day, hours) for day, hours in days if hours < 24 or day in touched]
+
+
+def _day_masks(
+    conn: Connection, one_by_one: dict[int, list[tuple[date, int]]], rated: dict[int, list[str]]
+) -> dict[tuple[int, str, date], tuple[int, int, int, int]]:
+    """The stored masks of the days counted one by one, per (device, factor, day). One query per day
+    (device, factor and day given: primary-key look-ups), as marks touch few days of few devices."""
+    devices_of_day: dict[date, list[int]] = defaultdict(list)
+    for device_id, days in one_by_one.items():
+        for day, _ in days:
+            devices_of_day[day].append(device_id)
+    factors = sorted({factor for device_factors in rated.values() for factor in device_factors})
+    c = factor_day_hours.c
     out: dict[tuple[int, str, date], tuple[int, int, int, int]] = {}
-    for device_id, factor, day, *counts in conn.execute(stmt.execution_options(yield_per=20000)):
-        if device_id in wanted:
-            out[(device_id, factor, date.fromisoformat(day) if isinstance(day, str) else day)] = tuple(counts)
+    for day, device_ids in sorted(devices_of_day.items()):
+        stmt = select(c.device_id, c.factor, c.received, c.valid, c.received_on_time, c.valid_on_time).where(
+            c.day == day, c.factor.in_(factors)
+        )
+        wanted = set(device_ids)
+        if len(wanted) <= _IN_LIST_MAX:
+            stmt = stmt.where(c.device_id.in_(sorted(wanted)))
+        for device_id, factor, *masks in conn.execute(stmt):
+            if device_id in wanted:
+                out[(device_id, factor, day)] = (masks[0], masks[1], masks[2], masks[3])
     return out
 
 
@@ -402,13 +464,9 @@ def _factor_counts(
     settings: Settings,
     rejudge: Rejudge,
 ) -> Counts:
-    """One factor of one device over the period's days (hours that ended), from the stored hour masks.
-    A quarter for 1,000 devices is ~550 k factor-days, so the unmarked path stays a few bit counts."""
-    qc = (
-        settings.rates_water_qc_exempt_hours_per_day
-        if device.kind == "water" and factor in settings.rates_water_qc_exempt_factors
-        else 0
-    )
+    """One factor of one device over ``days`` (hours that ended), hour by hour from the stored masks: the
+    days ``_days_one_by_one`` chose (today, and the days marks touch); the others are ``_summed_counts``."""
+    qc = _qc_hours(settings, device, factor)
     total = Counts()
     expected = received = valid = received_on_time = valid_on_time = qc_hours = 0
     get = per_day.get
@@ -433,6 +491,23 @@ def _factor_counts(
             valid_on_time += min((stored[3] & ended).bit_count(), owed)
     total.add(Counts(expected, received, valid, received_on_time, valid_on_time, 0, qc_hours, 0))
     return total
+
+
+def _summed_counts(
+    sums: Sums | None, whole_days: int, one_by_one: Sequence[tuple[int, int, int, int] | None], owed: int
+) -> Counts:
+    """A factor's counts on the whole days not counted one by one: the period's sums (``_period_sums``)
+    less those of the whole days counted one by one (``one_by_one``: their stored masks, None where the
+    day has no row), each day owing ``owed`` hours."""
+    received, valid, received_on_time, valid_on_time = sums or (0, 0, 0, 0)
+    for masks in one_by_one:
+        if masks is not None:
+            received -= min(masks[0].bit_count(), owed)
+            valid -= min(masks[1].bit_count(), owed)
+            received_on_time -= min(masks[2].bit_count(), owed)
+            valid_on_time -= min(masks[3].bit_count(), owed)
+    days = whole_days - len(one_by_one)
+    return Counts(days * owed, received, valid, received_on_time, valid_on_time, 0, days * (24 - owed), 0)
 
 
 # re-judges one hour a mark touches without deciding it alone, as the explanations do (hourly_view)
