@@ -146,7 +146,6 @@ def workbench_page(request: Request, viewer: CurrentViewer, operator: str | None
     scope = bench.scope
     with engine.connect() as conn:
         placed = service.placed_devices(conn, scope.device_ids)
-        quality = service.data_quality(conn, settings, placed, now)
         marks = service.open_marks(conn, placed, now)
         faults = service.fault_counts(conn, settings, placed, now)
     filings, enterprise_names = _filings(request, scope)
@@ -158,7 +157,6 @@ def workbench_page(request: Request, viewer: CurrentViewer, operator: str | None
         bench=bench,
         devices=len(placed),
         offline=_attention(engine, scope),
-        quality=_quality_rows(quality, locale),
         marks=[{"mark": m, "duration": _hours_minutes(m.open_for)} for m in marks],
         faults=faults,
         min_faults=settings.rates_month_min_faults,
@@ -180,6 +178,27 @@ def workbench_attention(request: Request, viewer: CurrentViewer, operator: str |
         raise HTTPException(422, "an administrator must choose an operator (?operator=ID)")
     offline = _attention(engine_of(request), bench.scope)
     return render(request, "_workbench_attention.html", viewer=viewer, bench=bench, offline=offline)
+
+
+@router.get("/workbench/quality", response_class=HTMLResponse)
+def workbench_quality(request: Request, viewer: CurrentViewer, operator: str | None = None) -> Response:
+    """The data-quality section alone, loaded after the page: it judges the last completed hours of
+    every device (about 0.5 s for 100 devices), which the rest of the page need not wait for. Its
+    count tile is updated out of band (``hx-swap-oob``)."""
+    bench = _bench(request, viewer, operator)
+    if bench is None:
+        raise HTTPException(422, "an administrator must choose an operator (?operator=ID)")
+    with engine_of(request).connect() as conn:
+        placed = service.placed_devices(conn, bench.scope.device_ids)
+        quality = service.data_quality(conn, settings_of(request), placed, utcnow())
+    return render(
+        request,
+        "_workbench_quality.html",
+        viewer=viewer,
+        bench=bench,
+        quality=_quality_rows(quality, locale_of(request)),
+        can_mark=bench.scope.can_write("mark"),
+    )
 
 
 def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -64,6 +64,10 @@ def test_operator_on_a_desktop(tabs: Tabs, screenshots: Path) -> None:
     page = tab.page
     assert page.url.endswith("/workbench")
     wait_for_rates(tab)
+    # the data-quality section arrives after the page, its count tile with it (out of band)
+    page.wait_for_selector("#quality-devices li[data-mn]", timeout=30_000)
+    assert page.locator("#n-quality").inner_text() == str(page.locator("#quality-devices > li").count())
+    assert "bad" in (page.locator("#tile-quality").get_attribute("class") or "")
     assert page.locator("#fault-counts li[data-flagged]").count() == 1
     tab.no_sideways_scroll(DESKTOP["width"])
     # keyboard: Tab reaches the skip link first (then the navigation and the tiles)

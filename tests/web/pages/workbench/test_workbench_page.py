@@ -14,7 +14,7 @@ from tests.web.pages.conftest import shown_count
 from tests.web.pages.test_pages import login
 from tests.web.pages.workbench.conftest import FOREIGN, MN_A1, MN_A2, MN_B, MN_C, MN_D1, WorkbenchWorld
 
-ROUTES = ("/workbench", "/workbench/attention", "/workbench/rates")
+ROUTES = ("/workbench", "/workbench/attention", "/workbench/quality", "/workbench/rates")
 
 
 @pytest.fixture
@@ -72,7 +72,8 @@ def test_operator_sees_its_contracted_outlets_only(
     assert re.search(r"3 (h|小时) [01] (min|分钟)", attention)
     # data quality: A2's newest hour is flagged C, A1 sent nothing, D1's hours are valid; the reason in
     # words and a link to mark the hours
-    quality = _section(html, "quality")
+    assert 'hx-get="/workbench/quality"' in _section(html, "quality")  # loaded after the page
+    quality = _section(client.get("/workbench/quality").text, "quality")
     assert _mns(quality) == {MN_A1, MN_A2}
     assert f'href="/marks?mn={MN_A2}"' in quality
     assert re.search(r"flag C|数据标识C", quality)
