@@ -267,6 +267,7 @@ def pages(engine: Engine, enterprise_id: int) -> list[str]:
         f"/reports/outlet-month.xlsx?outlet={outlet_id}&month={last_month}",
         "/workbench",
         "/workbench/attention",
+        "/workbench/quality",
         "/workbench/rates",
     ]
 

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, insert, update
 from envwatch.core.errors import InvalidInput, NotFound
 from envwatch.core.settings import Settings
 from envwatch.monitoring.conversions import converted_concentration
-from envwatch.monitoring.daily_view import device_days
+from envwatch.monitoring.daily_view import days_from_views, device_days
 from envwatch.monitoring.day_counts import day_start
-from envwatch.monitoring.hourly_view import device_hours
+from envwatch.monitoring.hourly_view import device_hours, hour_views_for_factors
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark, review_mark
 from envwatch.monitoring.schema import measurements
@@ -269,6 +269,29 @@ def test_water_day_is_flow_weighted_and_cross_checked(
     assert day["device"]["value"] == "22.0" and day["device"]["outcome"] == "valid"
     check = day["cross_check"]
     assert Decimal(check["difference"]) == Decimal("-0.5") and check["within"] is False
+
+
+def test_days_from_hours_read_once_are_the_device_days(
+    engine: Engine, settings: Settings, ids: dict[str, int]
+) -> None:
+    """The public page builds the days from the hours it read once for all factors
+    (``hour_views_for_factors`` + ``days_from_views``): the same days as ``device_days``, flow-weighted
+    water included, with a mark in the range."""
+    three = settings.model_copy(update={"min_valid_hours_per_day_water": 3})
+    water, gas = ids[WATER_MN], ids[GAS_MN]
+    for h, (c, q) in enumerate([("10", "1"), ("20", "1"), ("30", "2"), ("40", "1")]):
+        put(engine, water, "hour", hour_at(h), {COD: {"Avg": c, "Flag": "N"}, FLOW: {"Avg": q, "Flag": "N"}})
+        put(engine, gas, "hour", hour_at(h), {SO2: {"Avg": c, "Flag": "C" if h == 3 else "N"}})
+    put(engine, water, "day", day_start(DAY), {COD: {"Avg": "22.0", "Flag": "N"}})
+    mark(engine, water, "maintenance", hour_at(1), hour_at(2), approve=False)
+    first, last = DAY, DAY + timedelta(days=1)
+    start, end = day_start(first), day_start(last + timedelta(days=1))
+    with engine.connect() as conn:
+        for device, factor in ((water, COD), (gas, SO2)):
+            read = hour_views_for_factors(conn, three, device, [factor, FLOW], start, end, NOW)
+            flows = {v.start: v for v in read[FLOW]} if device == water else None
+            built = days_from_views(conn, three, device, factor, read[factor], flows, first, last, NOW)
+            assert built == device_days(conn, three, device, factor, first, last, NOW)
 
 
 def test_a_gas_day_without_enough_hours_is_invalid_and_still_shows_the_device_value(

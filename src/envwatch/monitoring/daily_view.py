@@ -30,7 +30,7 @@ from envwatch.monitoring.hourly_view import (
 )
 from envwatch.monitoring.validity import HourValue, cross_check, day_from_hours, value_verdict
 
-__all__ = ["WATER_FLOW", "device_days"]
+__all__ = ["WATER_FLOW", "days_from_views", "device_days"]
 
 WATER_FLOW = "w00000"  # wastewater flow, the weight of water daily values (流量加权)
 
@@ -73,6 +73,28 @@ def device_days(
         views = judge_hours(data, settings, factor)
         if device.kind == "water" and factor != WATER_FLOW:
             flows = {v.start: v for v in judge_hours(data, settings, WATER_FLOW)}
+    return days_from_views(conn, settings, device_id, factor, views, flows, first_day, last_day, now)
+
+
+def days_from_views(
+    conn: Connection,
+    settings: Settings,
+    device_id: int,
+    factor: str,
+    views: Sequence[HourView],
+    flows: dict[datetime, HourView] | None,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """:func:`device_days` from hours already judged: ``views`` are ``factor``'s hours of the days (what
+    ``hourly_view.hour_views``/``hour_views_for_factors`` give for [first_day 00:00, last_day + 1 00:00)),
+    ``flows`` a water device's flow hours by start (weights of its daily mean), None for gas. For a
+    caller that read the month's hours once for all factors (the public page)."""
+    check_days(first_day, last_day)
+    start, end = day_start(first_day), day_start(last_day + timedelta(days=1))
+    device = device_record(conn, device_id)
+    marks = read_marks(conn, settings, device_id, start, end)
     reported = by_time(conn, device_id, "day", start, end)
     out = []
     day = first_day

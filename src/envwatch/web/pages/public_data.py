@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 
 from envwatch.core.settings import Settings
 from envwatch.hj212.codes import pollutant
-from envwatch.monitoring.daily_view import device_days
+from envwatch.monitoring.daily_view import WATER_FLOW, days_from_views
 from envwatch.monitoring.day_counts import day_start
 from envwatch.monitoring.hourly_view import HourView, hour_views_for_factors
 from envwatch.monitoring.validity import HourValue, day_from_hours
@@ -159,13 +159,6 @@ def _converted_day(kind: str, factor: str, views: list[HourView], settings: Sett
     return result.value if result.valid else None
 
 
-def _converts(factor: str, limits: dict[date, dict[str, Limit]]) -> bool:
-    return any(
-        (lim := by_factor.get(factor)) is not None and lim.get("reference_o2") is not None
-        for by_factor in limits.values()
-    )
-
-
 def outlet_reports(
     conn: Connection,
     settings: Settings,
@@ -175,21 +168,34 @@ def outlet_reports(
     now: datetime,
     locale: str,
 ) -> list[FactorReport]:
-    """:func:`factor_report` of every monitored factor, each device's hours read once for all its factors
-    (``hour_views_for_factors``): the month's hours when any of them needs converted daily values (a
-    limit with a reference O2), else the one day."""
+    """:func:`factor_report` of every monitored factor. Each device's hours of the month up to ``day`` are
+    read and judged once for all its factors (``hour_views_for_factors``, a water device's flow with
+    them: it weighs the daily means), and the days are built from those same hours
+    (``daily_view.days_from_views``): one read of the month per device, not one per factor and table."""
     first = day.replace(day=1)
-    end = day_start(day + timedelta(days=1))
+    start, end = day_start(first), day_start(day + timedelta(days=1))
     views: dict[tuple[int, str], list[HourView]] = {}
+    flows: dict[int, dict[datetime, HourView] | None] = {}
     for device_id in dict.fromkeys(m.device_id for m in monitored):
-        factors = [m.factor for m in monitored if m.device_id == device_id]
-        start = day_start(first if any(_converts(f, limits) for f in factors) else day)
-        for factor, hours in hour_views_for_factors(
-            conn, settings, device_id, factors, start, end, now
-        ).items():
+        mine = [m for m in monitored if m.device_id == device_id]
+        water = mine[0].kind == "water"
+        factors = [m.factor for m in mine] + ([WATER_FLOW] if water else [])
+        read = hour_views_for_factors(conn, settings, device_id, factors, start, end, now)
+        for factor, hours in read.items():
             views[(device_id, factor)] = hours
+        flows[device_id] = {v.start: v for v in read[WATER_FLOW]} if water else None
     return [
-        factor_report(conn, settings, m, day, limits, now, locale, views[(m.device_id, m.factor)])
+        factor_report(
+            conn,
+            settings,
+            m,
+            day,
+            limits,
+            now,
+            locale,
+            views[(m.device_id, m.factor)],
+            None if m.factor == WATER_FLOW else flows[m.device_id],  # the flow is not weighed by itself
+        )
         for m in monitored
     ]
 
@@ -203,14 +209,15 @@ def factor_report(
     now: datetime,
     locale: str,
     views: list[HourView],
+    flows: dict[datetime, HourView] | None,
 ) -> FactorReport:
-    """The hours of ``day`` and the days from the 1st of its month to ``day`` of one rated factor;
-    ``views``: its hour views from :func:`outlet_reports` (the month's when the days need converting)."""
+    """The hours of ``day`` and the days from the 1st of its month to ``day`` of one rated factor, from
+    ``views`` (its hours of that month, :func:`outlet_reports`) and a water device's ``flows``."""
     first = day.replace(day=1)
     limit = limits.get(day, {}).get(m.factor)
     hours = [_hour_row(v, limit, locale) for v in views if v.start >= day_start(day)]
     days = []
-    for row in device_days(conn, settings, m.device_id, m.factor, first, day, now):
+    for row in days_from_views(conn, settings, m.device_id, m.factor, views, flows, first, day, now):
         day_limit = limits.get(row["day"], {}).get(m.factor)
         converted = None
         compared = row["value"] if row["valid"] else None
