@@ -63,7 +63,7 @@ DATA_ROLES = ALL_ROLES - {"agency"}  # roles with a scope (web.scope.SCOPED_ROLE
 NAV: tuple[NavItem, ...] = (
     NavItem("/home", N_("Overview"), ALL_ROLES),
     NavItem("/workbench", N_("Workbench"), frozenset({"operator", "field_staff"})),
-    NavItem("/region", N_("Region"), frozenset({"admin", "regulator"})),
+    NavItem("/region", N_("Regional overview"), frozenset({"admin", "regulator"})),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
