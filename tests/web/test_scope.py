@@ -12,8 +12,9 @@ from envwatch.core.clock import utcnow
 from envwatch.registry import service as svc
 from envwatch.registry import service_operators as ops
 from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, OutletIn, credit_code_check_char
+from envwatch.registry.service_operators import contracted_outlets
 from envwatch.web.auth import Principal
-from envwatch.web.scope import WRITERS, contracted_outlets, resolve_scope
+from envwatch.web.scope import WRITERS, resolve_scope
 
 DAY = date(2026, 6, 15)
 
@@ -65,9 +66,14 @@ def test_regions_operators_and_periods(sqlite_engine: Engine) -> None:
         period = (date(2026, 6, 1), date(2026, 7, 31))
         assert scope(role="auditor", operator_id=op, period=period) == ({hz, gz}, {*hz_out, gz_out[0]})
         assert scope(role="auditor", operator_id=op) == (set(), set())  # no period: nothing
-        # one day of contracted_outlets is the registry's operator_scope
-        for day in (date(2025, 12, 31), DAY, date(2026, 7, 1)):
-            assert sorted(contracted_outlets(conn, op, day, day)[0]) == ops.operator_scope(conn, op, day)
+        # one rule (registry.service_operators.contracted_outlets) for a day and for a period
+        assert ops.operator_scope(conn, op, date(2025, 12, 31)) == []
+        assert ops.operator_scope(conn, op, DAY) == sorted(hz_out)
+        assert ops.operator_scope(conn, op, date(2026, 7, 1)) == [gz_out[0]]
+        assert contracted_outlets(conn, op, date(2026, 6, 30), date(2026, 7, 1)) == (
+            frozenset({*hz_out, gz_out[0]}),
+            frozenset({hz}),
+        )
         auditor = resolve_scope(conn, Principal("a", "auditor", operator_id=op, period=period), DAY)
         assert auditor.whole_enterprise_ids == {hz}  # gz is seen through one outlet only
         admin = resolve_scope(conn, Principal("admin", "admin"), DAY)

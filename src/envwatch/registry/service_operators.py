@@ -129,10 +129,18 @@ def operator_scope(conn: Connection, operator_id: int, on: date) -> list[int]:
     (``valid_from <= on`` and ``valid_to`` empty or ``>= on``); a contract without an outlet covers every
     outlet of its enterprise, including outlets added after it was signed."""
     get_operator(conn, operator_id)
+    return sorted(contracted_outlets(conn, operator_id, on, on)[0])
+
+
+def contracted_outlets(
+    conn: Connection, operator_id: int, first: date, last: date
+) -> tuple[frozenset[int], frozenset[int]]:
+    """The outlets an operator looks after on any day of first..last (the rule of :func:`operator_scope`),
+    and the enterprises its contracts there cover whole."""
     in_force = select(contracts.c.enterprise_id, contracts.c.outlet_id).where(
         contracts.c.operator_id == operator_id,
-        contracts.c.valid_from <= on,
-        or_(contracts.c.valid_to.is_(None), contracts.c.valid_to >= on),
+        contracts.c.valid_from <= last,
+        or_(contracts.c.valid_to.is_(None), contracts.c.valid_to >= first),
     )
     scope: set[int] = set()
     whole: set[int] = set()
@@ -143,4 +151,4 @@ def operator_scope(conn: Connection, operator_id: int, on: date) -> list[int]:
             scope.add(row.outlet_id)
     if whole:
         scope.update(conn.execute(select(outlets.c.id).where(outlets.c.enterprise_id.in_(whole))).scalars())
-    return sorted(scope)
+    return frozenset(scope), frozenset(whole)

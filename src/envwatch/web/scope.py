@@ -46,13 +46,14 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from envwatch.core.clock import CHINA_TZ, to_china, utcnow
 from envwatch.core.errors import NotFound
 from envwatch.monitoring.marks_schema import marks
 from envwatch.registry.schema import contracts, devices, enterprises, filings, outlets
 from envwatch.registry.service import region_prefix
+from envwatch.registry.service_operators import contracted_outlets
 from envwatch.web.api.common import engine_of
 from envwatch.web.auth import CurrentPrincipal, Principal
 
@@ -247,26 +248,6 @@ def china_today() -> date:
 
 def _china_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
-
-
-def contracted_outlets(conn: Connection, operator_id: int, first: date, last: date) -> tuple[Ids, Ids]:
-    """Outlets an operator looks after on any day of first..last, and the enterprises its contracts there
-    cover whole. Same rule as ``registry.service_operators.operator_scope`` (which is one day)."""
-    in_force = select(contracts.c.enterprise_id, contracts.c.outlet_id).where(
-        contracts.c.operator_id == operator_id,
-        contracts.c.valid_from <= last,
-        or_(contracts.c.valid_to.is_(None), contracts.c.valid_to >= first),
-    )
-    scope: set[int] = set()
-    whole: set[int] = set()
-    for row in conn.execute(in_force):
-        if row.outlet_id is None:
-            whole.add(row.enterprise_id)
-        else:
-            scope.add(row.outlet_id)
-    if whole:
-        scope.update(conn.execute(select(outlets.c.id).where(outlets.c.enterprise_id.in_(whole))).scalars())
-    return frozenset(scope), frozenset(whole)
 
 
 def _enterprises_of(conn: Connection, outlet_ids: Collection[int]) -> Ids:
