@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from envwatch.cli import app as cli
 from envwatch.core.settings import Settings
+from envwatch.monitoring.rates import GROUPS
 from envwatch.web.app import create_app
 from tests.helpers import GAS_MN, register_demo_devices
 from tests.monitoring.test_rates import GAS, put_day
@@ -68,5 +69,13 @@ def test_cli_table_json_and_xlsx(settings: Settings, store: Engine, tmp_path: Pa
     )
     refused = runner.invoke(cli, [*base, "--format", "xlsx"])
     assert refused.exit_code == 2 and "--out" in refused.output
+    # every group of compute_rates has its table columns (a device without a contract: "(no operator)")
+    for group in GROUPS:
+        grouped = runner.invoke(cli, [*base, "--group", group])
+        assert grouped.exit_code == 0 and "effective transmission rate" in grouped.output, (
+            group,
+            grouped.output,
+        )
+    assert "(no operator)" in runner.invoke(cli, [*base, "--group", "operator"]).output
     unknown = runner.invoke(cli, [*base, "--mn", "NOPE"])
     assert unknown.exit_code == 2 and "no device with MN NOPE" in unknown.output

@@ -286,7 +286,9 @@ def rates(
     from_: Annotated[str, typer.Option("--from", help="first China calendar day, YYYY-MM-DD")],
     to: Annotated[str, typer.Option("--to", help="last China calendar day (included), YYYY-MM-DD")],
     mn: Annotated[list[str] | None, typer.Option("--mn", help="only this device (repeatable)")] = None,
-    group: Annotated[str, typer.Option(help="factor | device | outlet | enterprise | region")] = "device",
+    group: Annotated[
+        str, typer.Option(help="factor | device | outlet | enterprise | region | operator")
+    ] = "device",
     region_level: Annotated[int, typer.Option(help="region grouping: 2 province, 4 city, 6 county")] = 6,
     format_: Annotated[str, typer.Option("--format", help="table | json | xlsx")] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="file to write (required for xlsx)")] = None,
@@ -346,6 +348,7 @@ def _rates_table(rows: list[dict[str, Any]], group: str) -> None:
         "outlet": ("enterprise", "outlet"),
         "enterprise": ("enterprise",),
         "region": ("region_code",),
+        "operator": ("operator",),
     }[group]
     table = Table(title="有效传输率 effective transmission rate (%)")
     for name in (
