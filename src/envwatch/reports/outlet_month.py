@@ -4,7 +4,7 @@ daily values (日均值) and every hour (小时均值) of one China month, each 
 
 Pure assembly over the services, no rule of its own: hours from
 ``monitoring.hourly_view.hour_views_for_factors`` (a device read once for all its factors), days from
-``monitoring.daily_view.device_days``, limits from ``registry.service_limits.limits_in_force_at``. The one
+``monitoring.daily_view.days_from_views`` (the same hours, the same days as ``device_days``), limits from ``registry.service_limits.limits_in_force_at``. The one
 judgement made here is "above the limit", worded exactly as the outlet pages' ``limit_state``: a value
 above ``hour_limit``/``day_limit``, or a pH outside ``ph_low..ph_high``. Nothing reads a clock: ``now``
 is passed in.
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from envwatch.core.settings import Settings
 from envwatch.hj212.codes import pollutant
-from envwatch.monitoring.daily_view import device_days
+from envwatch.monitoring.daily_view import WATER_FLOW, days_from_views
 from envwatch.monitoring.day_counts import china_day, day_start, read_device_records
 from envwatch.monitoring.hourly_view import HourView, hour_views_for_factors
 from envwatch.registry import service as registry
@@ -112,7 +112,11 @@ def _outlet_devices(
     conn: Connection, outlet_id: int, device_ids: Collection[int] | None
 ) -> list[dict[str, Any]]:
     # the registry keeps the device → outlet link on devices.outlet_id without a service function for it
-    query = select(devices.c.id, devices.c.mn).where(devices.c.outlet_id == outlet_id).order_by(devices.c.mn)
+    query = (
+        select(devices.c.id, devices.c.mn, devices.c.kind)
+        .where(devices.c.outlet_id == outlet_id)
+        .order_by(devices.c.mn)
+    )
     rows = [dict(r._mapping) for r in conn.execute(query)]
     return [r for r in rows if device_ids is None or r["id"] in device_ids]
 
@@ -195,11 +199,19 @@ def gather_outlet_month(
         if not factors:
             continue
         units = dict(factors)
+        # a water device's flow is read with its factors: it weighs their daily means (流量加权)
+        water = device["kind"] == "water"
+        wanted = [*units, WATER_FLOW] if water else list(units)
         hours = hour_views_for_factors(
-            conn, settings, device["id"], units, start, end, now, cross_checks=False
+            conn, settings, device["id"], wanted, start, end, now, cross_checks=False
         )
+        flows = {v.start: v for v in hours[WATER_FLOW]} if water else None
         for factor, unit in factors:
-            day_rows = device_days(conn, settings, device["id"], factor, first, last, now)
+            # the days from the hours just read (the same days as daily_view.device_days, one read)
+            day_rows = days_from_views(
+                conn, settings, device["id"], factor, hours[factor],
+                None if factor == WATER_FLOW else flows, first, last, now,
+            )  # fmt: skip
             known = pollutant(factor)
             series.append(
                 Series(
