@@ -19,6 +19,7 @@ from envwatch.core.settings import Settings
 from envwatch.monitoring.day_counts import day_start, hour_floor
 from envwatch.monitoring.explain import explain_cross_check, explain_day, explain_verdict
 from envwatch.monitoring.hourly_view import (
+    DeviceFacts,
     HourView,
     by_time,
     check_days,
@@ -28,6 +29,7 @@ from envwatch.monitoring.hourly_view import (
     read_marks,
     to_decimal,
 )
+from envwatch.monitoring.marking import MarkSpan
 from envwatch.monitoring.validity import HourValue, cross_check, day_from_hours, value_verdict
 
 __all__ = ["WATER_FLOW", "days_from_views", "device_days"]
@@ -73,7 +75,7 @@ def device_days(
         views = judge_hours(data, settings, factor)
         if device.kind == "water" and factor != WATER_FLOW:
             flows = {v.start: v for v in judge_hours(data, settings, WATER_FLOW)}
-    return days_from_views(conn, settings, device_id, factor, views, flows, first_day, last_day, now)
+    return _days(conn, settings, device, marks, factor, views, flows, first_day, last_day, now)
 
 
 def days_from_views(
@@ -95,7 +97,25 @@ def days_from_views(
     start, end = day_start(first_day), day_start(last_day + timedelta(days=1))
     device = device_record(conn, device_id)
     marks = read_marks(conn, settings, device_id, start, end)
-    reported = by_time(conn, device_id, "day", start, end)
+    return _days(conn, settings, device, marks, factor, views, flows, first_day, last_day, now)
+
+
+def _days(
+    conn: Connection,
+    settings: Settings,
+    device: DeviceFacts,
+    marks: list[MarkSpan],
+    factor: str,
+    views: Sequence[HourView],
+    flows: dict[datetime, HourView] | None,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The days of ``factor`` from its judged hours, with the device's own day records (CN 2031) judged
+    with ``marks`` (those of the whole days) and cross-checked; the device and marks are the caller's."""
+    start, end = day_start(first_day), day_start(last_day + timedelta(days=1))
+    reported = by_time(conn, device.id, "day", start, end)
     out = []
     day = first_day
     while day <= last_day:
