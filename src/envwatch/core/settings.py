@@ -207,6 +207,32 @@ class Settings(BaseSettings):
         description="CS-4.3.2.1: a certified operator keeps the effective rate at least this",
     )
 
+    # --- alarms (报警, alarms.*): offline watch, lifecycle deadlines, notifications ----------------------
+    offline_grace_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="a device with no packet for this long is silent (掉线) and gets an offline alarm "
+        "(issue 5 default: 10 minutes; the national platform marks outages after 15 min, monitoring-rules §6)",
+    )
+    offline_check_every_s: float = Field(
+        default=60.0, gt=0, description="how often the offline watcher looks for devices past their deadline"
+    )
+    alarm_ack_due_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="an alarm not acknowledged this long after it opened escalates (CS-4.3.3: respond within "
+        "1 h)",
+    )
+    alarm_escalate_every_s: float = Field(
+        default=60.0, gt=0, description="how often overdue alarms and orders are looked for"
+    )
+    hour_data_due_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="an hour's record (CN 2061) still missing this long after the hour ended raises a "
+        "missing-hour alarm",
+    )
+
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
     session_cookie_name: str = Field(
         default="envwatch_session", pattern="^[A-Za-z0-9_-]+$", description="name of the session cookie"

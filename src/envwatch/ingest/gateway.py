@@ -43,6 +43,7 @@ class Gateway:
             lock_path=settings.data_dir / "writer.lock",
             sqlite_synchronous=settings.sqlite_synchronous,
             seen_every_s=settings.device_seen_write_s,
+            offline_grace_s=settings.offline_grace_s,
         )
         self.commands = CommandTracker(
             engine, self.writer, overtime_s=settings.command_overtime_s, recount=settings.command_recount

@@ -56,6 +56,14 @@ device_status = Table(
     Column("last_seen", UtcDateTime, nullable=True, comment="last packet received"),
     Column("last_peer", String(64), nullable=True),
     Column("changed_at", UtcDateTime, nullable=False, comment="when online last flipped"),
+    Column(
+        "alert_after",
+        UtcDateTime,
+        nullable=True,
+        comment="silent from then on if nothing newer arrives: last_seen + offline grace (alarms.offline)",
+    ),
+    Column("silent_since", UtcDateTime, nullable=True, comment="the offline watcher found it silent then"),
+    Index("ix_device_status_alert_after", "alert_after"),
 )
 
 commands = Table(

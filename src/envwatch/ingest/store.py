@@ -117,8 +117,10 @@ class PacketStore:
 
     MEASUREMENT_COLUMNS = "device_id, kind, data_time, part, factors, packet_id, backfill, received_at"
 
-    def __init__(self, engine: Engine, *, seen_every_s: float = 0.0) -> None:
+    def __init__(self, engine: Engine, *, seen_every_s: float = 0.0, offline_grace_s: float = 600.0) -> None:
         self.engine = engine
+        # the stored deadline of DESIGN convention 7: silent from alert_after on (alarms.offline reads it)
+        self.offline_grace = timedelta(seconds=offline_grace_s)
         # last_seen is written at most this often per device (and on every change of peer): at 5,000
         # packets/s from 1,000 devices one upsert per packet cost ~10 % of the writer. Only what was
         # committed counts as written (see committed / rolled_back).
@@ -147,9 +149,10 @@ class PacketStore:
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {self.d.json_param}, {self.d.json_param}, {p})"
         )
         self.sql_seen = (
-            "INSERT INTO device_status (device_id, online, last_seen, last_peer, changed_at) "
-            f"VALUES ({p}, TRUE, {p}, {p}, {p}) ON CONFLICT (device_id) DO UPDATE SET "
+            "INSERT INTO device_status (device_id, online, last_seen, last_peer, changed_at, alert_after) "
+            f"VALUES ({p}, TRUE, {p}, {p}, {p}, {p}) ON CONFLICT (device_id) DO UPDATE SET "
             "online = TRUE, last_seen = excluded.last_seen, last_peer = excluded.last_peer, "
+            "alert_after = excluded.alert_after, "
             "changed_at = CASE WHEN device_status.online THEN device_status.changed_at "
             "ELSE excluded.changed_at END"
         )
@@ -337,7 +340,16 @@ class PacketStore:
             d = self.d
             cursor.executemany(
                 self.sql_seen,
-                [(device_id, d.time(f.received_at), f.peer, d.time(f.received_at)) for device_id, f in due],
+                [
+                    (
+                        device_id,
+                        d.time(f.received_at),
+                        f.peer,
+                        d.time(f.received_at),
+                        d.time(f.received_at + self.offline_grace),
+                    )
+                    for device_id, f in due
+                ],
             )
 
     # --- the caller's transaction ---------------------------------------------------------------

@@ -90,10 +90,11 @@ class Writer:
         lock_path: Path | None = None,
         sqlite_synchronous: str = "FULL",
         seen_every_s: float = 0.0,
+        offline_grace_s: float = 600.0,
     ) -> None:
         self.url = engine.url.render_as_string(hide_password=False)
         self.sqlite_synchronous = sqlite_synchronous
-        self.seen_every_s = seen_every_s
+        self.seen = (seen_every_s, offline_grace_s)  # how often last_seen is written; the offline deadline
         self.batch_max = batch_max
         self.dispatch: Dispatch = dispatch or (lambda fn: fn())
         self.on_batch: Callable[[int], object] | None = None  # called (receiver thread) with the backlog
@@ -237,7 +238,7 @@ class Writer:
             self.on_batch(self.backlog)
 
     def _spawn(self) -> _Child:
-        child = _Child(self.url, self.sqlite_synchronous, self.seen_every_s)
+        child = _Child(self.url, self.sqlite_synchronous, self.seen)
         threading.Thread(
             target=self._receive, args=(child,), name="envwatch-writer-receiver", daemon=True
         ).start()
@@ -259,12 +260,12 @@ class _Child:
     # gateway is unsafe) and much faster than spawn after the first one.
     _context = multiprocessing.get_context("forkserver")
 
-    def __init__(self, url: str, sqlite_synchronous: str, seen_every_s: float) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str, seen: tuple[float, float]) -> None:
         inbox_read, self.inbox = self._context.Pipe(duplex=False)
         self.outbox, outbox_write = self._context.Pipe(duplex=False)
         self.process = self._context.Process(
             target=child_main,
-            args=(url, sqlite_synchronous, seen_every_s, inbox_read, outbox_write),
+            args=(url, sqlite_synchronous, seen, inbox_read, outbox_write),
             name="envwatch-writer",
             daemon=True,
         )

@@ -79,9 +79,16 @@ def frame_from_wire(w: FrameWire) -> InboundFrame:
 class BatchApplier:
     """Applies items to the database; usable in-process (tests) and in the child."""
 
-    def __init__(self, engine: Engine, *, busy_retry_s: float = 300.0, seen_every_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        busy_retry_s: float = 300.0,
+        seen_every_s: float = 0.0,
+        offline_grace_s: float = 600.0,
+    ) -> None:
         self.engine = engine
-        self.store = PacketStore(engine, seen_every_s=seen_every_s)
+        self.store = PacketStore(engine, seen_every_s=seen_every_s, offline_grace_s=offline_grace_s)
         self.failures = 0
         self.busy_retry_s = busy_retry_s
 
@@ -176,12 +183,17 @@ def _not_committed(item: Item, reason: str) -> Result:
 
 
 def child_main(
-    url: str, sqlite_synchronous: str, seen_every_s: float, inbox: Connection, outbox: Connection
+    url: str,
+    sqlite_synchronous: str,
+    seen: tuple[float, float],
+    inbox: Connection,
+    outbox: Connection,
 ) -> None:
     """Entry point of the writer process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s writer: %(message)s")
     engine = engine_from_url(url, sqlite_synchronous=sqlite_synchronous)
-    applier = BatchApplier(engine, seen_every_s=seen_every_s)
+    seen_every_s, offline_grace_s = seen
+    applier = BatchApplier(engine, seen_every_s=seen_every_s, offline_grace_s=offline_grace_s)
     checkpoints = _Checkpointer(engine) if engine.dialect.name == "sqlite" else None
     settle_heap()
     stopping = False

@@ -17,6 +17,9 @@ HERE = Path(__file__).parent
 
 def target_metadata() -> MetaData:
     # Importing the schema modules registers their tables on the shared metadata.
+    from envwatch.alarms import notify_schema as _notify  # noqa: F401
+    from envwatch.alarms import orders_schema as _orders  # noqa: F401
+    from envwatch.alarms import schema as _alarms  # noqa: F401
     from envwatch.core.db import metadata
     from envwatch.ingest import schema as _ingest  # noqa: F401
     from envwatch.monitoring import derived_schema as _derived  # noqa: F401
