@@ -32,6 +32,8 @@ users_app = typer.Typer(
     help="user accounts (roles and scopes); the admin token needs none", no_args_is_help=True
 )
 app.add_typer(users_app, name="users")
+alarms_app = typer.Typer(help="alarms (报警): list them, run the alarm loops alone", no_args_is_help=True)
+app.add_typer(alarms_app, name="alarms")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
 
@@ -380,9 +382,98 @@ def _rates_table(rows: list[dict[str, Any]], group: str) -> None:
     Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
 
 
+# --- alarms --------------------------------------------------------------------------------------
+@alarms_app.command("list")
+def alarms_list(
+    open_: Annotated[bool, typer.Option("--open", help="only alarms not closed yet")] = False,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="offline, exceedance, … (repeatable)")
+    ] = None,
+    mn: Annotated[str | None, typer.Option("--mn", help="only this device")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100000, help="at most this many, newest first")] = 100,
+    format_: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """Alarms newest first, with their state, device and latest detection."""
+    from sqlalchemy import select
+
+    from envwatch.alarms.lifecycle import STATES
+    from envwatch.alarms.store import AlarmQuery, list_alarms
+    from envwatch.core.clock import to_china
+    from envwatch.registry.schema import devices
+
+    if format_ not in ("table", "json"):
+        _fail(f"--format must be table or json, not {format_!r}")
+    engine = _prepare(_settings(data_dir))
+    with engine.connect() as conn:
+        device_ids = None
+        if mn is not None:
+            found = conn.execute(select(devices.c.id).where(devices.c.mn == mn)).scalar()
+            if found is None:
+                _fail(f"no device with MN {mn}")
+            device_ids = [found]
+        states = [s for s in STATES if s != "closed"] if open_ else None
+        rows, total = list_alarms(
+            conn, AlarmQuery(device_ids=device_ids, states=states, kinds=kind or None, limit=limit)
+        )
+    if format_ == "json":
+        typer.echo(json.dumps({"total": total, "rows": rows}, ensure_ascii=False, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"alarms: {len(rows)} of {total}" + (" (not closed)" if open_ else ""))
+    for column in (
+        "id",
+        "opened (China)",
+        "state",
+        "kind",
+        "factor",
+        "MN",
+        "enterprise",
+        "outlet",
+        "summary",
+    ):
+        table.add_column(column)
+    for r in rows:
+        escalated = " ↑" if r["escalated_at"] is not None else ""
+        table.add_row(
+            str(r["id"]),
+            f"{to_china(r['opened_at']):%Y-%m-%d %H:%M}",
+            r["state"] + escalated,
+            r["kind"],
+            r["factor"],
+            r["mn"],
+            r["enterprise"],
+            r["outlet"],
+            r["summary"],
+        )
+    Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
+
+
+@alarms_app.command("watch")
+def alarms_watch(data_dir: DataDir = None) -> None:
+    """Run the alarm loops alone (offline watcher, escalation), e.g. beside separate gateway processes."""
+    _logging()
+    settings = _settings(data_dir)
+
+    async def loops() -> None:
+        from envwatch.alarms.loops import alarm_loops
+
+        engine = await asyncio.to_thread(_prepare, settings)
+        await asyncio.gather(*alarm_loops(engine, settings))
+
+    _run(loops())
+
+
 # --- running -------------------------------------------------------------------------------------
 async def _serve(
-    settings: Settings, *, gateway: bool, web: bool, extra: list[Coroutine[Any, Any, Any]]
+    settings: Settings,
+    *,
+    gateway: bool,
+    web: bool,
+    extra: list[Coroutine[Any, Any, Any]],
+    alarms: bool = False,
 ) -> None:
     import uvicorn
 
@@ -399,6 +490,10 @@ async def _serve(
     app = create_app(settings, engine, gw) if web else None
     settle_heap()  # what exists now lives as long as the process: keep full collections short
     background = [*extra, _keep_rate_counts_fresh(settings, engine)]
+    if alarms:
+        from envwatch.alarms.loops import alarm_loops
+
+        background.extend(alarm_loops(engine, settings))
     if app is not None:
         background.append(_keep_dashboard_warm(settings, engine, app.state.hour_cache))
     tasks = [asyncio.create_task(c) for c in background]
@@ -473,10 +568,11 @@ HttpPort = Annotated[int | None, typer.Option("--http-port", help="HTTP port (de
 
 @app.command()
 def serve(data_dir: DataDir = None, gateway_port: GatewayPort = None, http_port: HttpPort = None) -> None:
-    """HJ 212 gateway + HTTP API in one process, on the embedded store (or ENVWATCH_DATABASE_URL)."""
+    """HJ 212 gateway + HTTP API + alarm loops in one process, on the embedded store (or
+    ENVWATCH_DATABASE_URL)."""
     _logging()
     settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port)
-    _run(_serve(settings, gateway=True, web=True, extra=[]))
+    _run(_serve(settings, gateway=True, web=True, extra=[], alarms=True))
 
 
 @app.command()
@@ -574,7 +670,7 @@ def demo(
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )
-    _run(_serve(settings, gateway=True, web=True, extra=[simulation]))
+    _run(_serve(settings, gateway=True, web=True, extra=[simulation], alarms=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

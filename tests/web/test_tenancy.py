@@ -17,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from envwatch.alarms.schema import alarm_events, alarms
+from envwatch.alarms.store import Raised, add_alarm_attachment, raise_alarm
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
 from envwatch.core.settings import Settings
@@ -74,6 +76,8 @@ class Tenant:
     mark_id: int = 0
     mark_attachment_id: int = 0
     command_id: int = 0
+    alarm_id: int = 0
+    alarm_attachment_id: int = 0
 
 
 @dataclass
@@ -214,6 +218,19 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
                     now=utcnow(),
                 )["id"]
             t.command_id = ok(c.post(f"/api/v1/devices/{t.mn}/commands", json={"cn": "1011"}), 202)["id"]
+            with sqlite_engine.begin() as conn:
+                raised = Raised(t.device_id, "offline", "", utcnow(), "SX-20.9", "no packet")
+                t.alarm_id = raise_alarm(conn, raised, utcnow(), ack_due_s=3600).alarm_id
+                t.alarm_attachment_id = add_alarm_attachment(
+                    conn,
+                    BlobStore.from_settings(settings),
+                    t.alarm_id,
+                    filename="repair.txt",
+                    content=b"repair",
+                    content_type="text/plain",
+                    actor="admin",
+                    now=utcnow(),
+                )["id"]
         yield w
     app.dependency_overrides.clear()
 
@@ -279,6 +296,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/marks/{mark_id}/attachments/{attachment_id}"): "hidden",
     ("POST", "/api/v1/marks/{mark_id}/attachments"): "hidden",
     ("GET", "/api/v1/rates"): "list",
+    ("GET", "/api/v1/alarms"): "list",
+    ("GET", "/api/v1/alarms/{alarm_id}"): "hidden",
+    ("POST", "/api/v1/alarms/{alarm_id}/actions"): "hidden",
+    ("GET", "/api/v1/alarms/{alarm_id}/attachments/{attachment_id}"): "hidden",
+    ("POST", "/api/v1/alarms/{alarm_id}/attachments"): "hidden",
 }
 
 # path parameters, filled with the other tenant's objects
@@ -291,7 +313,14 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "filing_id": lambda t, _path: t.filing_id,
     "mark_id": lambda t, _path: t.mark_id,
     "command_id": lambda t, _path: t.command_id,
-    "attachment_id": lambda t, path: t.mark_attachment_id if "/marks/" in path else t.filing_attachment_id,
+    "alarm_id": lambda t, _path: t.alarm_id,
+    "attachment_id": lambda t, path: (
+        t.mark_attachment_id
+        if "/marks/" in path
+        else t.alarm_attachment_id
+        if "/alarms/" in path
+        else t.filing_attachment_id
+    ),
 }
 
 # how a list row names its tenant: (response key, tenant attribute)
@@ -303,6 +332,7 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/registry/enterprises": ("id", "enterprise_id"),
     "/api/v1/registry/operators": ("id", "operator_id"),
     "/api/v1/rates": ("mn", "mn"),
+    "/api/v1/alarms": ("mn", "mn"),
 }
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
@@ -369,6 +399,7 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
         "/api/v1/marks/{mark_id}/supersede": {**mark, "factor": "a21026"},
         "/api/v1/marks/{mark_id}/withdraw": {"reason": "x"},
         "/api/v1/marks/{mark_id}/reviews": {"decision": "approved"},
+        "/api/v1/alarms/{alarm_id}/actions": {"event": "comment", "comment": "x"},
     }
     return bodies.get(path, {})
 
@@ -380,7 +411,7 @@ def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
     assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
     if path.endswith("/attachments") and method == "POST":
         files = {"file": ("x.txt", b"x", "text/plain")}
-        if path.startswith("/api/v1/marks"):
+        if path.startswith(("/api/v1/marks", "/api/v1/alarms")):
             return client.post(route, files=files)
         return client.post(route, params={"filename": "x.txt"}, content=b"x")
     body = body_for(method, path, other)
@@ -420,7 +451,14 @@ TABLES = (
     attachments,
     marks,
     commands,
+    alarms,
+    alarm_events,
 )
+
+
+def listed(body: Any) -> list[dict[str, Any]]:
+    """The rows of a list answer: a plain list, or a page object with ``rows`` (rates, alarms)."""
+    return body["rows"] if isinstance(body, dict) else body  # type: ignore[no-any-return]
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -458,7 +496,7 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
                     failures.append(f"{role} {method} {path}: {r.status_code} {r.text[:200]}")
                     continue
                 key, attr = LIST_KEYS[path]
-                rows = r.json()["rows"] if path == "/api/v1/rates" else r.json()
+                rows = listed(r.json())
                 leaked = [row for row in rows if row.get(key) == getattr(other, attr)]
                 if leaked:
                     failures.append(f"{role} {method} {path}: sees the other tenant's {leaked}")
@@ -488,7 +526,7 @@ def test_admin_sees_both_tenants(world: World) -> None:
     client = world.as_(ADMIN)
     for path, (key, attr) in LIST_KEYS.items():
         r = client.get(path, params=query_for(path))
-        rows = ok(r)["rows"] if path == "/api/v1/rates" else ok(r)
+        rows = listed(ok(r))
         for t in world.tenants.values():
             assert any(row.get(key) == getattr(t, attr) for row in rows), (path, t)
     packets = ok(client.get("/api/v1/packets"))
@@ -520,6 +558,8 @@ def test_each_role_reads_its_own(world: World, role: str) -> None:
         a.contract_id
     ]
     assert [r["mn"] for r in ok(client.get("/api/v1/rates", params=DAYS))["rows"]] == [MN_A]
+    assert [r["id"] for r in ok(client.get("/api/v1/alarms"))["rows"]] == [a.alarm_id]
+    assert ok(client.get(f"/api/v1/alarms/{a.alarm_id}"))["mn"] == MN_A
 
 
 def test_operator_with_one_outlet_sees_that_outlet_only(world: World) -> None:
@@ -587,6 +627,14 @@ def test_writes_by_role(world: World) -> None:
             f"/api/v1/registry/enterprises/{a.enterprise_id}", json={"name": "x"}
         )
         assert r.status_code == 403 and "may not change registry" in r.json()["detail"], (role, r.text)
+    # alarms are worked by the parties that answer for the data; regulators supervise through orders
+    comment = {"event": "comment", "comment": "看过"}
+    want_alarm = {"regulator": 403, "auditor": 403, "enterprise": 200, "operator": 200, "field_staff": 200}
+    for role, status in want_alarm.items():
+        r = world.as_(roles[role]).post(f"/api/v1/alarms/{a.alarm_id}/actions", json=comment)
+        assert r.status_code == status, (role, r.text)
+        if status == 403:
+            assert f"role {roles[role].role} may not work on alarms" in r.json()["detail"]
 
 
 def test_auditor_reads_inside_its_period_only(world: World) -> None:

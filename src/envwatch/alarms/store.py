@@ -17,18 +17,21 @@ Everything takes ``now`` (DESIGN convention 6) and runs in the caller's transact
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from envwatch.alarms.lifecycle import SYSTEM_EVENTS, Event, State, next_state
 from envwatch.alarms.schema import alarm_events, alarms
+from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.registry.attachments import add_attachment, list_attachments
+from envwatch.registry.schema import devices
 
 _a = alarms.c
 _e = alarm_events.c
@@ -339,6 +342,62 @@ def escalate_overdue(conn: Connection, now: datetime) -> list[int]:
     return escalated
 
 
+@dataclass(frozen=True)
+class AlarmQuery:
+    """Filters of an alarm list; ``device_ids`` None = every device (the caller's scope decides)."""
+
+    device_ids: Collection[int] | None = None
+    states: Collection[str] | None = None  # None = every state
+    kinds: Collection[str] | None = None
+    factor: str | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None  # exclusive
+    escalated: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def list_alarms(conn: Connection, q: AlarmQuery) -> tuple[list[dict[str, Any]], int]:
+    """Alarms newest first with the device's MN, enterprise and outlet names; and how many match in all."""
+    where: list[Any] = []
+    if q.device_ids is not None:
+        where.append(_a.device_id.in_(sorted(q.device_ids)))
+    if q.states is not None:
+        where.append(_a.state.in_(sorted(q.states)))
+    if q.kinds is not None:
+        where.append(_a.kind.in_(sorted(q.kinds)))
+    if q.factor is not None:
+        where.append(_a.factor == q.factor)
+    if q.opened_from is not None:
+        where.append(_a.opened_at >= q.opened_from)
+    if q.opened_to is not None:
+        where.append(_a.opened_at < q.opened_to)
+    if q.escalated is not None:
+        where.append(_a.escalated_at.is_not(None) if q.escalated else _a.escalated_at.is_(None))
+    total = conn.execute(select(func.count()).select_from(alarms).where(*where)).scalar_one()
+    d = devices.c
+    rows = conn.execute(
+        select(alarms, d.mn, d.enterprise, d.outlet, d.outlet_id)
+        .join(devices, d.id == _a.device_id)
+        .where(*where)
+        .order_by(_a.opened_at.desc(), _a.id.desc())
+        .limit(q.limit)
+        .offset(q.offset)
+    ).mappings()
+    return [dict(r) for r in rows], int(total)
+
+
+def device_names(conn: Connection, device_id: int) -> dict[str, Any]:
+    """The MN, enterprise and outlet names an alarm is shown with."""
+    d = devices.c
+    row = (
+        conn.execute(select(d.mn, d.enterprise, d.outlet, d.outlet_id).where(d.id == device_id))
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
 def open_alarms(
     conn: Connection, *, device_ids: Sequence[int] | None = None, kinds: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -348,3 +407,41 @@ def open_alarms(
     if kinds is not None:
         query = query.where(_a.kind.in_(list(kinds)))
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def add_alarm_attachment(
+    conn: Connection,
+    blobs: BlobStore,
+    alarm_id: int,
+    *,
+    filename: str,
+    content: bytes,
+    content_type: str,
+    actor: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Attach a file (a repair record, a photo) to an alarm; journaled as ``attach`` (closed alarms too)."""
+    get_alarm(conn, alarm_id)
+    row = add_attachment(
+        conn,
+        blobs,
+        owner_kind="alarm",
+        owner_id=alarm_id,
+        filename=filename,
+        content=content,
+        content_type=content_type,
+        added_by=actor,
+        now=now,
+    )
+    apply(
+        conn,
+        alarm_id,
+        Action("attach", data={"attachment_id": row["id"], "filename": row["filename"]}),
+        actor=actor,
+        now=now,
+    )
+    return row
+
+
+def alarm_attachments(conn: Connection, alarm_id: int) -> list[dict[str, Any]]:
+    return list_attachments(conn, "alarm", alarm_id)

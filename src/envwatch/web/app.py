@@ -17,6 +17,7 @@ from envwatch.monitoring.hour_cache import HourCache
 from envwatch.web.accounts.api import auth_router, users_router
 from envwatch.web.accounts.audit import AuditMiddleware
 from envwatch.web.api import (
+    alarms,
     commands,
     devices,
     filings,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         filings.router,
         marks.router,
         rates.router,
+        alarms.router,
         auth_router,
         users_router,
     ):

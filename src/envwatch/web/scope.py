@@ -30,7 +30,13 @@ Writes (:meth:`Scope.require_write`), always on something visible:
 - ``filing`` (备案 records, steps, attachments): admin, enterprise (filing is the enterprise's duty, SX-11);
 - ``command`` (downlink to a data logger): admin, operator, field_staff (they run the devices; a time or
   interval change by anyone else would be an unfiled parameter change, SX-29);
-- the auditor writes nothing; a misconfigured principal (role without its id) sees nothing.
+- ``alarm`` (acknowledge, handle, assign, comment, close, attach; SX-24/25): admin, enterprise, operator,
+  field_staff — the parties that answer for the data; regulators supervise through orders instead;
+- ``order`` (issue, accept, return supervision orders, 电子督办): admin, regulator;
+- ``order_response`` (respond to an order addressed to one's enterprise or operator): admin, enterprise,
+  operator;
+- ``audit_day`` (sign off a day of data, CS-4.3.2.2): admin, operator, auditor — the auditor writes nothing
+  else; a misconfigured principal (role without its id) sees nothing.
 
 Out of scope answers: an object that is not visible is "not found" with exactly the message a missing one
 gets (404, existence is not revealed); lists are filtered; a write on something visible but not allowed is
@@ -57,7 +63,9 @@ from envwatch.registry.service_operators import contracted_outlets
 from envwatch.web.api.common import engine_of
 from envwatch.web.auth import CurrentPrincipal, Principal
 
-WriteKind = Literal["registry", "mark", "mark_review", "filing", "command"]
+WriteKind = Literal[
+    "registry", "mark", "mark_review", "filing", "command", "alarm", "order", "order_response", "audit_day"
+]
 
 WRITERS: dict[str, frozenset[str]] = {
     "registry": frozenset({"admin"}),
@@ -65,6 +73,10 @@ WRITERS: dict[str, frozenset[str]] = {
     "mark_review": frozenset({"admin", "regulator"}),
     "filing": frozenset({"admin", "enterprise"}),
     "command": frozenset({"admin", "operator", "field_staff"}),
+    "alarm": frozenset({"admin", "enterprise", "operator", "field_staff"}),
+    "order": frozenset({"admin", "regulator"}),
+    "order_response": frozenset({"admin", "enterprise", "operator"}),
+    "audit_day": frozenset({"admin", "operator", "auditor"}),
 }
 _WHAT = {
     "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
@@ -72,6 +84,10 @@ _WHAT = {
     "mark_review": "review marks",
     "filing": "record filings, their steps or attachments",
     "command": "send commands to devices",
+    "alarm": "work on alarms (acknowledge, handle, assign, comment, close)",
+    "order": "issue, accept or return supervision orders",
+    "order_response": "respond to supervision orders",
+    "audit_day": "sign off a day of data",
 }
 # Roles whose scope this module knows; any other role (agency included, for now) is refused outright.
 SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor"})
@@ -140,6 +156,10 @@ class Scope:
         )
 
     # ---- the period (auditor) ----
+
+    def period_bounds(self) -> tuple[datetime, datetime] | None:
+        """The auditor's period as UTC instants [start, end), None for everyone else."""
+        return self._bounds()
 
     def _bounds(self) -> tuple[datetime, datetime] | None:
         if self.period is None:

@@ -1,0 +1,53 @@
+"""The alarm loops a running platform keeps going (``envwatch serve``, or ``envwatch alarms watch`` alone).
+
+Each loop is one small round repeated: the offline watcher, escalation of overdue alarms. Every round is
+safe in several processes at once (compare-and-set in the store), takes ``now`` from the clock once, and
+never ends the loop on an error: the error is logged and the next round tries again (nothing is lost, the
+state lives in the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from envwatch.alarms.offline import run_round
+from envwatch.alarms.store import escalate_overdue
+from envwatch.core.clock import utcnow
+from envwatch.core.settings import Settings
+
+log = logging.getLogger("envwatch.alarms")
+
+
+def escalate_round(engine: Engine) -> list[int]:
+    with engine.begin() as conn:
+        return escalate_overdue(conn, utcnow())
+
+
+async def _every(seconds: float, what: str, round_: Callable[[], Any]) -> None:
+    while True:
+        try:
+            result = await asyncio.to_thread(round_)
+            if result:
+                log.info("%s: %s", what, result)
+        except Exception:  # the next round tries again; the state is in the database
+            log.exception("%s failed", what)
+        await asyncio.sleep(seconds)
+
+
+def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
+    """The coroutines to run as tasks."""
+    grace, ack = settings.offline_grace_s, settings.alarm_ack_due_s
+
+    def offline() -> Any:
+        found = run_round(engine, utcnow(), grace_s=grace, ack_due_s=ack)
+        return {"silent": len(found.silent), "back": len(found.back)} if found.silent or found.back else None
+
+    return [
+        _every(settings.offline_check_every_s, "offline watcher", offline),
+        _every(settings.alarm_escalate_every_s, "alarm escalation", lambda: escalate_round(engine)),
+    ]
