@@ -64,6 +64,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/home", N_("Overview"), ALL_ROLES),
     NavItem("/workbench", N_("Workbench"), frozenset({"operator", "field_staff"})),
     NavItem("/region", N_("Regional overview"), frozenset({"admin", "regulator"})),
+    NavItem("/alarms", N_("Alarms"), DATA_ROLES),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
