@@ -1,6 +1,7 @@
 """The alarm loops a running platform keeps going (``envwatch serve``, or ``envwatch alarms watch`` alone).
 
-Each loop is one small round repeated: the offline watcher, escalation of overdue alarms. Every round is
+Each loop is one small round repeated: the offline watcher, missing hour records, escalation of overdue
+alarms. Every round is
 safe in several processes at once (compare-and-set in the store), takes ``now`` from the clock once, and
 never ends the loop on an error: the error is logged and the next round tries again (nothing is lost, the
 state lives in the database).
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from envwatch.alarms import missing_hours
 from envwatch.alarms.offline import run_round
 from envwatch.alarms.store import escalate_overdue
 from envwatch.core.clock import utcnow
@@ -47,7 +49,12 @@ def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
         found = run_round(engine, utcnow(), grace_s=grace, ack_due_s=ack)
         return {"silent": len(found.silent), "back": len(found.back)} if found.silent or found.back else None
 
+    def missing() -> Any:
+        found = missing_hours.run_round(engine, utcnow(), due_s=settings.hour_data_due_s, ack_due_s=ack)
+        return {"missing hour": len(found)} if found else None
+
     return [
         _every(settings.offline_check_every_s, "offline watcher", offline),
+        _every(settings.offline_check_every_s, "missing hours", missing),
         _every(settings.alarm_escalate_every_s, "alarm escalation", lambda: escalate_round(engine)),
     ]
