@@ -1,7 +1,7 @@
 """The alarm loops a running platform keeps going (``envwatch serve``, or ``envwatch alarms watch`` alone).
 
 Each loop is one small round repeated: the offline watcher, missing hour records, escalation of overdue
-alarms. Every round is
+alarms and orders, and the notification dispatcher (the outbox). Every round is
 safe in several processes at once (compare-and-set in the store), takes ``now`` from the clock once, and
 never ends the loop on an error: the error is logged and the next round tries again (nothing is lost, the
 state lives in the database).
@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from envwatch.alarms import missing_hours
+from envwatch.alarms import missing_hours, orders
+from envwatch.alarms.dispatch import NotifyConfig, build_channels, run_dispatcher
 from envwatch.alarms.offline import run_round
 from envwatch.alarms.store import escalate_overdue
 from envwatch.core.clock import utcnow
@@ -25,9 +26,15 @@ from envwatch.core.settings import Settings
 log = logging.getLogger("envwatch.alarms")
 
 
-def escalate_round(engine: Engine) -> list[int]:
+def escalate_round(engine: Engine) -> dict[str, int] | None:
+    """Alarms not acknowledged and orders not answered by their deadlines."""
     with engine.begin() as conn:
-        return escalate_overdue(conn, utcnow())
+        now = utcnow()
+        found = {
+            "alarms": len(escalate_overdue(conn, now)),
+            "orders": len(orders.escalate_overdue(conn, now)),
+        }
+    return found if any(found.values()) else None
 
 
 async def _every(seconds: float, what: str, round_: Callable[[], Any]) -> None:
@@ -56,5 +63,12 @@ def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
     return [
         _every(settings.offline_check_every_s, "offline watcher", offline),
         _every(settings.offline_check_every_s, "missing hours", missing),
-        _every(settings.alarm_escalate_every_s, "alarm escalation", lambda: escalate_round(engine)),
+        _every(settings.alarm_escalate_every_s, "escalation", lambda: escalate_round(engine)),
+        _dispatch(engine, settings),
     ]
+
+
+async def _dispatch(engine: Engine, settings: Settings) -> None:
+    """The notification dispatcher until cancelled (the outbox keeps what it did not send)."""
+    config = NotifyConfig.from_settings(settings)
+    await run_dispatcher(engine, build_channels(config), config, asyncio.Event())

@@ -24,7 +24,9 @@ orders = Table(
     Column("operator_id", Integer, ForeignKey("operators.id"), nullable=True, comment="receiver"),
     Column("title", String(200), nullable=False),
     Column("body", Text, nullable=False, comment="what must be done (督办要求)"),
-    Column("state", String(16), nullable=False, comment="issued | responded | returned | accepted"),
+    Column(
+        "state", String(16), nullable=False, comment="issued | responded | returned | accepted | withdrawn"
+    ),
     Column("deadline", UtcDateTime, nullable=False),
     Column("issued_by", String(64), nullable=False),
     Column("issued_at", UtcDateTime, nullable=False),

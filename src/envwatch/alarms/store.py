@@ -26,6 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from envwatch.alarms.announce import alarm_event
 from envwatch.alarms.lifecycle import SYSTEM_EVENTS, Event, State, next_state
 from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.core.blobs import BlobStore
@@ -184,6 +185,7 @@ def _insert_alarm(conn: Connection, r: Raised, now: datetime, ack_due_s: float) 
         comment=r.summary,
         data=_detection_data(r),
     )
+    alarm_event(conn, alarm_id, "opened", now)  # the outbox row commits with the alarm (CS-4.3.2.3)
     return int(alarm_id)
 
 
@@ -338,6 +340,7 @@ def escalate_overdue(conn: Connection, now: datetime) -> list[int]:
                 to_state="open",
                 comment="not acknowledged by its deadline",
             )
+            alarm_event(conn, alarm_id, "escalate", now)
             escalated.append(int(alarm_id))
     return escalated
 

@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -226,11 +227,56 @@ class Settings(BaseSettings):
     alarm_escalate_every_s: float = Field(
         default=60.0, gt=0, description="how often overdue alarms and orders are looked for"
     )
+    detectors: dict[str, Any] = Field(
+        default_factory=dict,
+        description="thresholds and switches of the anomaly and exceedance detectors, as JSON, e.g. "
+        '{"constant_hours_gas": 6, "enabled": ["exceedance", "constant"]}; every field, its default and '
+        "its source are in envwatch.alarms.detectors.thresholds.DetectorThresholds (unknown names are refused)",
+    )
     hour_data_due_s: float = Field(
         default=3600.0,
         ge=0,
         description="an hour's record (CN 2061) still missing this long after the hour ended raises a "
         "missing-hour alarm",
+    )
+
+    # --- notifications (通知, alarms.dispatch): the outbox's channels and retries ---------------------
+    smtp_host: str = Field(default="", description="SMTP server for e-mail notifications; empty = no e-mail")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = Field(default="", description="From: address of notification e-mails")
+    smtp_username: str = Field(default="", description="SMTP login; empty = no login")
+    smtp_password: str = Field(default="", description="SMTP password (a secret: never logged)")
+    smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="a webhook POST not answered by then retries"
+    )
+    sms_url_template: str = Field(
+        default="",
+        description="the SMS gateway's URL with {phone} {text} {subject} {id} placeholders (may hold its key: "
+        "a secret, never logged); empty = no SMS",
+    )
+    sms_body_template: str = Field(
+        default="",
+        description="request body template (JSON or form) with the same placeholders; empty = none",
+    )
+    sms_method: str = Field(
+        default="GET", pattern="^(GET|POST)$", description="GET or POST to the SMS gateway"
+    )
+    sms_timeout_s: float = Field(default=10.0, gt=0)
+    notify_base_backoff_s: float = Field(
+        default=30.0, gt=0, description="first retry after this long; each further one waits twice as long"
+    )
+    notify_max_backoff_s: float = Field(default=3600.0, gt=0, description="the longest wait between retries")
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="a notification failing this many times is recorded as failed"
+    )
+    notify_every_s: float = Field(default=10.0, gt=0, description="pause between dispatcher rounds")
+    notify_batch: int = Field(default=100, ge=1, description="notifications claimed per round")
+    notify_claim_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="a claimed notification is another dispatcher's again after this long",
     )
 
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
