@@ -15,11 +15,13 @@ from sqlalchemy.exc import DBAPIError
 
 from envwatch.alarms.order_lifecycle import InvalidTransition
 from envwatch.alarms.orders import (
+    OrderFilter,
     _locked,
     _move,
     accept,
     alarm_ids_of,
     comment,
+    count_orders,
     escalate_overdue,
     get_order,
     issue_order,
@@ -440,8 +442,11 @@ def test_list_orders_scopes_and_filters(engine: Engine, world: World) -> None:
         to_yi = _issue(conn, world, region_code="350000", enterprise_id=world.yi, alarm_ids=[])["id"]
         respond(conn, to_yi, text="已整改", attachment_ids=[], actor="ent2", now=NOW)
 
-        def ids(**kw: Any) -> list[int]:
-            return [o["id"] for o in list_orders(conn, **kw)]
+        def ids(limit: int = 100, offset: int = 0, **kw: Any) -> list[int]:
+            found = [o["id"] for o in list_orders(conn, OrderFilter(**kw), limit=limit, offset=offset)]
+            if limit == 100 and offset == 0:
+                assert count_orders(conn, OrderFilter(**kw)) == len(found)
+            return found
 
         assert ids() == [to_yi, to_op, county, to_jia]  # newest first
         assert ids(enterprise_ids=[world.jia]) == [county, to_jia]
@@ -457,6 +462,10 @@ def test_list_orders_scopes_and_filters(engine: Engine, world: World) -> None:
         assert ids(overdue_at=NOW + DAY) == [county]
         assert ids(overdue_at=NOW + 3 * DAY) == [to_op, county, to_jia]  # to_yi waits on the regulator
         assert ids(limit=2) == [to_yi, to_op] and ids(limit=2, offset=2) == [county, to_jia]
+        # a regulator sees what its region issued and what its region's enterprises received
+        assert ids(regulator=("3502", [world.yi])) == [to_yi]
+        assert ids(regulator=("3501", [world.jia])) == [county, to_jia]
+        assert ids(regulator=("44", [])) == []
         with pytest.raises(InvalidInput, match="unknown order state closed"):
             ids(states=["closed"])
         with pytest.raises(InvalidInput, match="limit must be 1-1000"):

@@ -17,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from envwatch.alarms.notify_schema import notifications
+from envwatch.alarms.orders_schema import audit_days, order_events, orders
 from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.alarms.store import Raised, add_alarm_attachment, raise_alarm
 from envwatch.core.blobs import BlobStore
@@ -78,6 +80,9 @@ class Tenant:
     command_id: int = 0
     alarm_id: int = 0
     alarm_attachment_id: int = 0
+    order_id: int = 0
+    order_attachment_id: int = 0
+    inbox_scope: str = ""  # how the enterprise's in-app notifications are addressed
 
 
 @dataclass
@@ -231,6 +236,23 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
                     actor="admin",
                     now=utcnow(),
                 )["id"]
+            t.inbox_scope = f"enterprise:{t.enterprise_id}"
+            order = {
+                "enterprise_id": t.enterprise_id,
+                "title": f"督办{side}",
+                "body": "整改",
+                "deadline": local(TODAY + timedelta(days=3)),
+                "alarm_ids": [t.alarm_id],
+                "region_code": t.region,
+            }
+            t.order_id = ok(c.post("/api/v1/orders", json=order), 201)["id"]
+            t.order_attachment_id = ok(
+                c.post(
+                    f"/api/v1/orders/{t.order_id}/attachments",
+                    files={"file": ("r.txt", b"report", "text/plain")},
+                ),
+                201,
+            )["id"]
         yield w
     app.dependency_overrides.clear()
 
@@ -301,6 +323,19 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/alarms/{alarm_id}/actions"): "hidden",
     ("GET", "/api/v1/alarms/{alarm_id}/attachments/{attachment_id}"): "hidden",
     ("POST", "/api/v1/alarms/{alarm_id}/attachments"): "hidden",
+    ("POST", "/api/v1/orders"): "hidden",
+    ("GET", "/api/v1/orders"): "list",
+    ("GET", "/api/v1/orders/{order_id}"): "hidden",
+    ("POST", "/api/v1/orders/{order_id}/actions"): "hidden",
+    ("GET", "/api/v1/orders/{order_id}/attachments/{attachment_id}"): "hidden",
+    ("POST", "/api/v1/orders/{order_id}/attachments"): "hidden",
+    ("GET", "/api/v1/audit/days"): "hidden",
+    ("GET", "/api/v1/audit/days/{day}"): "hidden",
+    ("POST", "/api/v1/audit/days"): "hidden",
+    ("GET", "/api/v1/notifications/inbox"): "list",
+    ("GET", "/api/v1/notifications/targets"): "forbidden",
+    ("POST", "/api/v1/notifications/targets"): "forbidden",
+    ("POST", "/api/v1/notifications/targets/{target_id}/deactivate"): "forbidden",
 }
 
 # path parameters, filled with the other tenant's objects
@@ -314,11 +349,16 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "mark_id": lambda t, _path: t.mark_id,
     "command_id": lambda t, _path: t.command_id,
     "alarm_id": lambda t, _path: t.alarm_id,
+    "order_id": lambda t, _path: t.order_id,
+    "day": lambda _t, _path: (TODAY - timedelta(days=1)).isoformat(),
+    "target_id": lambda _t, _path: 1,
     "attachment_id": lambda t, path: (
         t.mark_attachment_id
         if "/marks/" in path
         else t.alarm_attachment_id
         if "/alarms/" in path
+        else t.order_attachment_id
+        if "/orders/" in path
         else t.filing_attachment_id
     ),
 }
@@ -333,6 +373,8 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/registry/operators": ("id", "operator_id"),
     "/api/v1/rates": ("mn", "mn"),
     "/api/v1/alarms": ("mn", "mn"),
+    "/api/v1/orders": ("enterprise_id", "enterprise_id"),
+    "/api/v1/notifications/inbox": ("recipient", "inbox_scope"),
 }
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
@@ -400,6 +442,21 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
         "/api/v1/marks/{mark_id}/withdraw": {"reason": "x"},
         "/api/v1/marks/{mark_id}/reviews": {"decision": "approved"},
         "/api/v1/alarms/{alarm_id}/actions": {"event": "comment", "comment": "x"},
+        "/api/v1/orders": {
+            "enterprise_id": other.enterprise_id,
+            "title": "t",
+            "body": "b",
+            "deadline": local(TODAY + timedelta(days=2)),
+            "alarm_ids": [other.alarm_id],
+            "region_code": other.region,
+        },
+        "/api/v1/orders/{order_id}/actions": {"event": "comment", "text": "x"},
+        "/api/v1/audit/days": {
+            "day": (TODAY - timedelta(days=1)).isoformat(),
+            "operator_id": other.operator_id,
+            "note": "x",
+        },
+        "/api/v1/notifications/targets": {"channel": "email", "address": "a@b.cn", "region_code": "33"},
     }
     return bodies.get(path, {})
 
@@ -411,11 +468,13 @@ def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
     assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
     if path.endswith("/attachments") and method == "POST":
         files = {"file": ("x.txt", b"x", "text/plain")}
-        if path.startswith(("/api/v1/marks", "/api/v1/alarms")):
+        if path.startswith(("/api/v1/marks", "/api/v1/alarms", "/api/v1/orders")):
             return client.post(route, files=files)
         return client.post(route, params={"filename": "x.txt"}, content=b"x")
     body = body_for(method, path, other)
     kwargs: dict[str, Any] = {"params": query_for(path)}
+    if path.startswith("/api/v1/audit") and method == "GET":
+        kwargs["params"] = {**kwargs["params"], "operator_id": other.operator_id}
     if method != "GET":
         kwargs["json"] = body
     return client.request(method, route, **kwargs)
@@ -453,6 +512,10 @@ TABLES = (
     commands,
     alarms,
     alarm_events,
+    orders,
+    order_events,
+    audit_days,
+    notifications,
 )
 
 

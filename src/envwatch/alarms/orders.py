@@ -27,10 +27,11 @@ Everything takes ``now`` (DESIGN convention 6) and runs in the caller's transact
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from envwatch.alarms.announce import order_event
 from envwatch.alarms.order_lifecycle import (
@@ -87,47 +88,73 @@ def orders_of_alarm(conn: Connection, alarm_id: int) -> list[int]:
     return [int(o) for o in conn.execute(query).scalars()]
 
 
-def list_orders(
-    conn: Connection,
-    *,
-    enterprise_ids: Collection[int] | None = None,
-    operator_ids: Collection[int] | None = None,
-    region_prefix: str | None = None,
-    states: Collection[str] | None = None,
-    overdue_at: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    """Orders, newest first. Every filter given narrows the list (they combine with AND); None leaves it
-    open and an empty collection matches nothing.
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders a list holds. Every field given narrows the list (they combine with AND); None leaves
+    it open and an empty collection matches nothing.
 
     - ``enterprise_ids`` / ``operator_ids``: the receiver is one of these (an order has exactly one
       receiver, so giving both lists matches nothing unless the web layer means it);
     - ``region_prefix``: the issuing region starts with it (already a prefix: see
       ``registry.service.region_prefix``);
+    - ``regulator``: what a regulator sees, (its region prefix, the enterprises of its region): issued in
+      its region OR received by one of those enterprises;
     - ``overdue_at``: waiting on the receiver (issued or returned) with the deadline at or before it.
     """
-    if not 1 <= limit <= LIST_MAX:
-        raise InvalidInput(f"limit must be 1-{LIST_MAX}, not {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset must not be negative, not {offset}")
-    query = select(orders).order_by(_o.id.desc()).limit(limit).offset(offset)
-    if enterprise_ids is not None:
-        query = query.where(_o.enterprise_id.in_(list(enterprise_ids)))
-    if operator_ids is not None:
-        query = query.where(_o.operator_id.in_(list(operator_ids)))
-    if region_prefix is not None:
-        query = query.where(_o.region_code.startswith(region_prefix, autoescape=True))
-    if states is not None:
-        unknown = sorted(set(states) - set(ORDER_STATES))
+
+    enterprise_ids: Collection[int] | None = None
+    operator_ids: Collection[int] | None = None
+    region_prefix: str | None = None
+    regulator: tuple[str, Collection[int]] | None = None
+    states: Collection[str] | None = None
+    overdue_at: datetime | None = None
+
+
+def _where(f: OrderFilter) -> list[Any]:
+    where: list[Any] = []
+    if f.enterprise_ids is not None:
+        where.append(_o.enterprise_id.in_(list(f.enterprise_ids)))
+    if f.operator_ids is not None:
+        where.append(_o.operator_id.in_(list(f.operator_ids)))
+    if f.region_prefix is not None:
+        where.append(_o.region_code.startswith(f.region_prefix, autoescape=True))
+    if f.regulator is not None:
+        prefix, enterprise_ids = f.regulator
+        where.append(
+            or_(
+                _o.region_code.startswith(prefix, autoescape=True), _o.enterprise_id.in_(list(enterprise_ids))
+            )
+        )
+    if f.states is not None:
+        unknown = sorted(set(f.states) - set(ORDER_STATES))
         if unknown:
             raise InvalidInput(
                 f"unknown order state {', '.join(unknown)} (states: {', '.join(ORDER_STATES)})"
             )
-        query = query.where(_o.state.in_(list(states)))
-    if overdue_at is not None:
-        query = query.where(_o.state.in_(sorted(AWAITING_RECEIVER)), _o.deadline <= overdue_at)
+        where.append(_o.state.in_(list(f.states)))
+    if f.overdue_at is not None:
+        where.extend([_o.state.in_(sorted(AWAITING_RECEIVER)), _o.deadline <= f.overdue_at])
+    return where
+
+
+def list_orders(
+    conn: Connection, f: OrderFilter | None = None, *, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Orders matching ``f``, newest first."""
+    if not 1 <= limit <= LIST_MAX:
+        raise InvalidInput(f"limit must be 1-{LIST_MAX}, not {limit}")
+    if offset < 0:
+        raise InvalidInput(f"offset must not be negative, not {offset}")
+    query = (
+        select(orders).where(*_where(f or OrderFilter())).order_by(_o.id.desc()).limit(limit).offset(offset)
+    )
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def count_orders(conn: Connection, f: OrderFilter | None = None) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(orders).where(*_where(f or OrderFilter()))).scalar_one()
+    )
 
 
 # ---- issuing ----

@@ -18,11 +18,14 @@ from envwatch.web.accounts.api import auth_router, users_router
 from envwatch.web.accounts.audit import AuditMiddleware
 from envwatch.web.api import (
     alarms,
+    audit,
     commands,
     devices,
     filings,
     hours,
     marks,
+    notifications,
+    orders,
     packets,
     rates,
     registry,
@@ -79,6 +82,9 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         marks.router,
         rates.router,
         alarms.router,
+        orders.router,
+        audit.router,
+        notifications.router,
         auth_router,
         users_router,
     ):
