@@ -451,6 +451,45 @@ def alarms_list(
     Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
 
 
+@alarms_app.command("detect")
+def alarms_detect(
+    day: Annotated[str, typer.Option("--day", help="the China calendar day to judge, YYYY-MM-DD")],
+    mn: Annotated[list[str] | None, typer.Option("--mn", help="only this device (repeatable)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the detectors over one day now (what `serve` does every ENVWATCH_DETECT_EVERY_S)."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from envwatch.alarms.detect_run import run_day
+    from envwatch.core.clock import utcnow
+    from envwatch.core.errors import InvalidInput
+    from envwatch.registry.schema import devices
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError as exc:
+        _fail(f"--day must be a date such as 2026-11-21: {exc}")
+        return
+    settings = _settings(data_dir)
+    engine = _prepare(settings)
+    device_ids = None
+    if mn:
+        with engine.connect() as conn:
+            found = dict(conn.execute(select(devices.c.mn, devices.c.id).where(devices.c.mn.in_(mn))).all())
+        unknown = sorted(set(mn) - set(found))
+        if unknown:
+            _fail(f"no device with MN {', '.join(unknown)}")
+        device_ids = [found[m] for m in mn]
+    try:
+        run = run_day(engine, settings, when, utcnow(), device_ids=device_ids)
+    except InvalidInput as exc:
+        _fail(exc.message)
+        return
+    typer.echo(f"{when}: {run.devices} devices judged, {run.detections} detections, {run.opened} new alarms")
+
+
 @alarms_app.command("watch")
 def alarms_watch(data_dir: DataDir = None) -> None:
     """Run the alarm loops alone (offline watcher, escalation), e.g. beside separate gateway processes."""

@@ -77,6 +77,27 @@ def test_one_open_alarm_per_device_kind_factor_repeats_update_it(engine: Engine,
     assert events[1]["data"]["peak"] == "70"
 
 
+def test_a_detection_the_alarm_already_holds_writes_nothing(engine: Engine, ids: dict[str, int]) -> None:
+    gas = ids[GAS_MN]
+    with engine.begin() as conn:
+        first = raise_alarm(conn, _exceedance(gas, 0, "70", "1.00"), NOW, ack_due_s=3600)
+        same = raise_alarm(
+            conn, _exceedance(gas, 0, "70", "1.00"), NOW + timedelta(minutes=15), ack_due_s=3600
+        )
+        lower = raise_alarm(
+            conn, _exceedance(gas, 0, "50", "0.43"), NOW + timedelta(minutes=30), ack_due_s=3600
+        )
+        worse = raise_alarm(
+            conn, _exceedance(gas, 0, "80", "1.29"), NOW + timedelta(minutes=45), ack_due_s=3600
+        )
+        longer = raise_alarm(
+            conn, _exceedance(gas, 1, "40", "0.14"), NOW + timedelta(hours=1), ack_due_s=3600
+        )
+        events = [e["event"] for e in alarm_events_of(conn, first.alarm_id)]
+    assert same.known and lower.known and not worse.known and not longer.known
+    assert events == ["opened", "repeat", "repeat"]  # the worse peak and the longer period only
+
+
 def test_the_database_refuses_a_second_open_alarm(engine: Engine, ids: dict[str, int]) -> None:
     """The partial unique index, not only the code, keeps one open alarm (a racing second process)."""
     gas = ids[GAS_MN]
@@ -92,7 +113,9 @@ def test_the_database_refuses_a_second_open_alarm(engine: Engine, ids: dict[str,
     # once closed, the same condition opens a new alarm
     with engine.begin() as conn:
         alarm_id = open_alarms(conn)[0]["id"]
-        apply(conn, alarm_id, Action("close", cause="sensor drift", action="recalibrated"), actor="op", now=NOW)
+        apply(
+            conn, alarm_id, Action("close", cause="sensor drift", action="recalibrated"), actor="op", now=NOW
+        )
         again = raise_alarm(conn, _exceedance(gas, 3, "41", "0.17"), NOW, ack_due_s=3600)
     assert again.opened and again.alarm_id != alarm_id
 

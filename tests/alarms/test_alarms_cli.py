@@ -42,3 +42,25 @@ def test_list_open_and_all(tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["alarms", "list", "--mn", "NOPE", "--data-dir", data_dir])
     assert result.exit_code == 2 and "no device with MN NOPE" in result.output
+
+
+def test_detect_one_day(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", _env_file=None)  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    upgrade(engine)
+    register_demo_devices(engine)
+    engine.dispose()
+    data_dir = str(tmp_path / "var")
+    result = runner.invoke(app, ["alarms", "detect", "--day", "2026-11-21", "--data-dir", data_dir])
+    assert result.exit_code == 0, result.output
+    assert "2026-11-21: 0 devices judged" in result.output  # no device is on an outlet yet
+    result = runner.invoke(
+        app, ["alarms", "detect", "--day", "2026-11-21", "--mn", GAS_MN, "--data-dir", data_dir]
+    )
+    assert result.exit_code == 0 and "1 devices judged, 0 detections" in result.output, result.output
+    result = runner.invoke(app, ["alarms", "detect", "--day", "yesterday", "--data-dir", data_dir])
+    assert result.exit_code == 2 and "--day must be a date" in result.output
+    result = runner.invoke(
+        app, ["alarms", "detect", "--day", "2026-11-21", "--mn", "NOPE", "--data-dir", data_dir]
+    )
+    assert result.exit_code == 2 and "no device with MN NOPE" in result.output

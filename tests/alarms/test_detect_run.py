@@ -49,15 +49,19 @@ def test_a_day_of_the_world(engine: Engine, settings: Settings, world: World) ->
     assert opened["data"]["points"] == [[TODAY_8.isoformat(), 150.0]]
 
 
-def test_running_the_day_again_repeats_instead_of_opening(
+def test_judging_the_day_again_writes_nothing_new(
     engine: Engine,
     settings: Settings,
     world: World,  # noqa: F811
 ) -> None:
+    """The loop judges today again as hours come in: the same exceeding hour is one detection."""
     run_day(engine, settings, TODAY, LATER)
     again = run_day(engine, settings, TODAY, LATER + timedelta(minutes=5))
     assert again.opened == 0 and again.detections == 3
-    assert {a["detections"] for a in _alarms(engine).values()} == {2}
+    alarms = _alarms(engine)
+    assert {a["detections"] for a in alarms.values()} == {1}
+    with engine.connect() as conn:
+        assert {len(alarm_events_of(conn, int(a["id"]))) for a in alarms.values()} == {1}  # type: ignore[call-overload]
 
 
 def test_thresholds_come_from_settings(engine: Engine, settings: Settings, world: World) -> None:  # noqa: F811

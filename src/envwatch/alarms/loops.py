@@ -1,7 +1,7 @@
 """The alarm loops a running platform keeps going (``envwatch serve``, or ``envwatch alarms watch`` alone).
 
-Each loop is one small round repeated: the offline watcher, missing hour records, escalation of overdue
-alarms and orders, and the notification dispatcher (the outbox). Every round is
+Each loop is one small round repeated: the offline watcher, missing hour records, the detectors over today's
+hours, escalation of overdue alarms and orders, and the notification dispatcher (the outbox). Every round is
 safe in several processes at once (compare-and-set in the store), takes ``now`` from the clock once, and
 never ends the loop on an error: the error is logged and the next round tries again (nothing is lost, the
 state lives in the database).
@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from envwatch.alarms import missing_hours, orders
+from envwatch.alarms.detect_run import run_day
 from envwatch.alarms.dispatch import NotifyConfig, build_channels, run_dispatcher
 from envwatch.alarms.offline import run_round
 from envwatch.alarms.store import escalate_overdue
-from envwatch.core.clock import utcnow
+from envwatch.core.clock import to_china, utcnow
 from envwatch.core.settings import Settings
 
 log = logging.getLogger("envwatch.alarms")
@@ -60,8 +62,27 @@ def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
         found = missing_hours.run_round(engine, utcnow(), due_s=settings.hour_data_due_s, ack_due_s=ack)
         return {"missing hour": len(found)} if found else None
 
+    judged_yesterday: set[date] = set()
+
+    def detect() -> Any:
+        """Today's hours so far; yesterday's whole day once per process after midnight (its last hours)."""
+        now = utcnow()
+        today = to_china(now).date()
+        days = [today]
+        if today - timedelta(days=1) not in judged_yesterday:
+            days.insert(0, today - timedelta(days=1))
+        found = {}
+        for day in days:
+            run = run_day(engine, settings, day, now)
+            if day < today:
+                judged_yesterday.add(day)
+            if run.detections:
+                found[day.isoformat()] = {"detections": run.detections, "opened": run.opened}
+        return found or None
+
     return [
         _every(settings.offline_check_every_s, "offline watcher", offline),
+        _every(settings.detect_every_s, "detectors", detect),
         _every(settings.offline_check_every_s, "missing hours", missing),
         _every(settings.alarm_escalate_every_s, "escalation", lambda: escalate_round(engine)),
         _dispatch(engine, settings),

@@ -60,7 +60,8 @@ class Raised:
 @dataclass(frozen=True)
 class Outcome:
     alarm_id: int
-    opened: bool  # False: a repeat of the alarm already open
+    opened: bool  # False: a repeat of the alarm already open (or nothing new, see ``known``)
+    known: bool = False  # the open alarm already holds this detection: nothing was written
 
 
 def get_alarm(conn: Connection, alarm_id: int) -> dict[str, Any]:
@@ -148,8 +149,19 @@ def raise_alarm(conn: Connection, raised: Raised, now: datetime, *, ack_due_s: f
             if existing is None:
                 raise
     alarm_id, state = existing
+    if _already_holds(get_alarm(conn, alarm_id), raised):
+        return Outcome(alarm_id, opened=False, known=True)
     _repeat(conn, alarm_id, state, raised, now)
     return Outcome(alarm_id, opened=False)
+
+
+def _already_holds(alarm: Mapping[str, Any], r: Raised) -> bool:
+    """A detection of a period the open alarm already covers, and no worse: the detectors judge a day again
+    as its hours come in, and the same exceeding hour found twice is one detection, not two."""
+    if r.ended_at is None or alarm["ended_at"] is None:
+        return False  # an open-ended condition (offline) is flipped once by its watcher anyway
+    inside = alarm["started_at"] <= r.started_at and r.ended_at <= alarm["ended_at"]
+    return inside and _worse(alarm["peak"], r.peak) == alarm["peak"]
 
 
 def _insert_alarm(conn: Connection, r: Raised, now: datetime, ack_due_s: float) -> int:

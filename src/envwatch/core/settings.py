@@ -233,6 +233,12 @@ class Settings(BaseSettings):
         '{"constant_hours_gas": 6, "enabled": ["exceedance", "constant"]}; every field, its default and '
         "its source are in envwatch.alarms.detectors.thresholds.DetectorThresholds (unknown names are refused)",
     )
+    detect_every_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="how often `serve` runs the detectors over today's hours so far (and yesterday's once "
+        "it is over); a detection an open alarm already holds writes nothing",
+    )
     hour_data_due_s: float = Field(
         default=3600.0,
         ge=0,
