@@ -33,7 +33,18 @@ from envwatch.web.api import (
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
 from envwatch.web.pages import admin as admin_pages
-from envwatch.web.pages import alarms_page, filings_page, outlets, public, region, reports_page, workbench
+from envwatch.web.pages import (
+    alarms_page,
+    audit_page,
+    filings_page,
+    inbox_page,
+    orders_page,
+    outlets,
+    public,
+    region,
+    reports_page,
+    workbench,
+)
 from envwatch.web.pages import device as device_page
 from envwatch.web.pages import errors as page_errors
 from envwatch.web.pages import marks as marks_page
@@ -103,5 +114,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(reports_page.router)
     app.include_router(workbench.router)
     app.include_router(alarms_page.router)
+    app.include_router(orders_page.router)
+    app.include_router(audit_page.router)
+    app.include_router(inbox_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
