@@ -15,9 +15,8 @@ The detectors (``alarms.detectors``) are pure functions over arrays. This module
    periods that were left out, so that every alarm links to the data that raised it.
 
 The hourly grid is the one the national rules judge on (HJ 75 / HJ 356: hourly means, daily values); the
-thresholds of ``monitoring-rules`` §6 are hourly too. Instrument parameter readings (CN 3020) are not
-stored as measurements yet, so ``parameter_changed`` gets no input from the store (the detector itself is
-tested on hand-made readings).
+thresholds of ``monitoring-rules`` §6 are hourly too. Instrument parameters come from the device's CN 3020
+frames of the day and the registry's instrument facts (``alarms.site_info``).
 
 A window is judged once it is over; running the same day again repeats the open alarms (their count grows),
 so the loop keeps the last day it judged per process and the CLI is meant for one-off runs.
@@ -37,6 +36,7 @@ from sqlalchemy import Connection, Engine, select
 
 from envwatch.alarms.detectors import Detection, DetectorThresholds, DeviceInputs, FactorLimits, run_all
 from envwatch.alarms.detectors.series import FactorSeries
+from envwatch.alarms.site_info import registered_parameters, reported_parameters
 from envwatch.alarms.store import Raised, raise_alarm
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
@@ -155,6 +155,8 @@ def device_inputs(
         series=series,
         averages=averages,
         limits=limits,
+        registered_parameters=registered_parameters(conn, device_id),
+        reported_parameters=tuple(reported_parameters(conn, device_id, start, end)),
     )
 
 
