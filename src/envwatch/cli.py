@@ -691,7 +691,8 @@ def demo(
     from envwatch.ingest.simulator import demo_devices, run_simulation
 
     _logging()
-    settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port)
+    # the detectors judge the history as it comes back, within two minutes rather than serve's 15
+    settings = _settings(data_dir, gateway_port=gateway_port, http_port=http_port, detect_every_s=120.0)
     sims = demo_devices(devices_2017, "2017", seed=1) + demo_devices(devices_2025, "2025", seed=2)
     engine = _prepare(settings)
     now = utcnow()

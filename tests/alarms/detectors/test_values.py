@@ -119,14 +119,28 @@ def test_consecutive_jumps_form_one_event() -> None:
 
 
 def test_flat_series_use_the_floor_instead_of_a_zero_mad() -> None:
+    t = DetectorThresholds(jump_min_relative=0)  # the floor alone
     values = [10.0] * 24
     values[15:] = [11.0] * 9  # floor = 1 % of the median level 10 → 0.1; threshold 0.5
-    (d,) = detect_jump(day(series_=[series(SO2, values)]))
+    (d,) = detect_jump(day(series_=[series(SO2, values)], thresholds=t))
     assert d.start == at(14) and d.limit == pytest.approx(0.5)
     values[15:] = [10.4] * 9
-    assert detect_jump(day(series_=[series(SO2, values)])) == []
+    assert detect_jump(day(series_=[series(SO2, values)], thresholds=t)) == []
     values[15:] = [11.0] * 9  # with F.S. 100 the floor is 1 → threshold 5
-    assert detect_jump(day(series_=[series(SO2, values)], limits={SO2: FactorLimits(full_scale=100.0)})) == []
+    limits = {SO2: FactorLimits(full_scale=100.0)}
+    assert detect_jump(day(series_=[series(SO2, values)], limits=limits, thresholds=t)) == []
+
+
+def test_a_jump_is_also_a_large_share_of_the_level() -> None:
+    """A quiet series with a small MAD: +10 % is beyond k × MAD but no sudden jump; +30 % is."""
+    values = [10.0] * 24
+    values[15:] = [11.0] * 9
+    assert detect_jump(day(series_=[series(SO2, values)])) == []  # default: at least 20 % of the hour before
+    values[15:] = [12.0] * 9
+    (d,) = detect_jump(day(series_=[series(SO2, values)]))
+    assert d.start == at(14)
+    values[15:] = [11.9] * 9
+    assert detect_jump(day(series_=[series(SO2, values)])) == []
 
 
 def test_jumps_need_history_and_values_on_both_sides() -> None:

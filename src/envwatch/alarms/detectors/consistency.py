@@ -25,6 +25,7 @@ from envwatch.alarms.detectors.day import DeviceDay
 from envwatch.alarms.detectors.detection import Detection, event, fmt, mark_periods, runs
 from envwatch.alarms.detectors.hourly import HOUR, HourView
 from envwatch.alarms.detectors.series import BoolArray, FloatArray
+from envwatch.core.clock import to_china
 
 __all__ = [
     "SOURCE_FLOW",
@@ -95,7 +96,7 @@ def _hour_events(
                 limit=limit,
                 multiple=False,
                 source=source,
-                summary=f"{says} for {j - i} hour(s) from {day.grid_start + HOUR * i:%Y-%m-%d %H:%M} UTC{peak_text}",
+                summary=f"{says} for {j - i} hour(s) from {to_china(day.grid_start + HOUR * i):%Y-%m-%d %H:%M} China time{peak_text}",
                 cap=day.t.points_cap,
             )
         )
@@ -260,7 +261,7 @@ def detect_shutdown_mark_with_flow(day: DeviceDay) -> list[Detection]:
                 multiple=False,
                 source=SOURCE_SHUTDOWN_MARK,
                 summary=f"{series.factor} normal ({rule}) under a stop mark ({marks}) for {j - i} slot(s) of "
-                f"{series.step} from {series.time_at(i):%Y-%m-%d %H:%M} UTC; peak "
+                f"{series.step} from {to_china(series.time_at(i)):%Y-%m-%d %H:%M} China time; peak "
                 f"{fmt(float(series.values[peak_index]))}",
                 cap=day.t.points_cap,
                 excluded=periods,

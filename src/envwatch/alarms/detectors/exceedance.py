@@ -26,6 +26,7 @@ from envwatch.alarms.detectors.day import DeviceDay
 from envwatch.alarms.detectors.detection import Detection, Excluded, event, fmt, mark_periods, runs
 from envwatch.alarms.detectors.hourly import HOUR
 from envwatch.alarms.detectors.series import BoolArray, FactorSeries, FloatArray
+from envwatch.core.clock import to_china
 
 __all__ = ["SOURCE_DAY", "SOURCE_HOUR", "SOURCE_MARKED", "SOURCE_PH", "detect_exceedance", "detect_ph"]
 
@@ -113,7 +114,7 @@ def detect_exceedance(day: DeviceDay) -> list[Detection]:
         for i, j in runs(over & series.judged()):
             peak_index = i + int(np.argmax(values[i:j]))
             peak = float(values[peak_index])
-            times = f"{j - i} {period}(s) from {series.time_at(i):%Y-%m-%d %H:%M} UTC"
+            times = f"{j - i} {period}(s) from {to_china(series.time_at(i)):%Y-%m-%d %H:%M} China time"
             ratio = f" ({peak / limit:.2f}× the limit)" if limit > 0 else ""
             out.append(
                 event(
@@ -176,7 +177,7 @@ def detect_ph(day: DeviceDay) -> list[Detection]:
                 multiple=False,
                 source=SOURCE_PH,
                 summary=f"pH outside {bounds} for {j - i} slot(s) of {series.step} from "
-                f"{series.time_at(i):%Y-%m-%d %H:%M} UTC; furthest value {fmt(peak)}",
+                f"{to_china(series.time_at(i)):%Y-%m-%d %H:%M} China time; furthest value {fmt(peak)}",
                 cap=day.t.points_cap,
                 excluded=excluded,
             )

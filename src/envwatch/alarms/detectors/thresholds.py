@@ -136,6 +136,12 @@ class DetectorThresholds(BaseModel):
     jump_min_history: int = Field(
         default=6, ge=2, description="hour-to-hour changes needed in the window before judging [P]"
     )
+    jump_min_relative: float = Field(
+        default=0.2,
+        ge=0,
+        description="a jump also changes the value by at least this share of the hour before it: a step of "
+        "0.27 → 0.29 on a quiet series is beyond k × MAD but is no sudden jump [P]",
+    )
     jump_mad_floor_share: float = Field(
         default=0.01,
         gt=0,

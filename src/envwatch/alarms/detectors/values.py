@@ -178,7 +178,8 @@ def detect_jump(day: DeviceDay) -> list[Detection]:
         sigma = t.jump_mad_scale * np.where(np.isfinite(mad), mad, 0.0)
         threshold = t.jump_k * np.maximum(sigma, _floors(day, factors, values)[:, None])
         size = np.abs(delta)
-        jumped = (count >= t.jump_min_history) & np.isfinite(size) & (size > threshold)
+        relative = size >= t.jump_min_relative * np.abs(values[:, :-1])
+        jumped = (count >= t.jump_min_history) & np.isfinite(size) & (size > threshold) & relative
     out: list[Detection] = []
     for row in np.flatnonzero(jumped.any(axis=1)).tolist():
         out += _jump_events(day, views[row], jumped[row], size[row], threshold[row])

@@ -23,7 +23,7 @@ from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
 from envwatch.core.errors import NotFound
 from envwatch.registry.attachments import get_attachment
-from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
+from envwatch.web.api.common import attachment_download, engine_of, jsonable, parse_time, settings_of
 from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
@@ -161,13 +161,7 @@ def download(request: Request, alarm_id: int, attachment_id: int, scope: Current
     with engine_of(request).connect() as conn:
         require_alarm(conn, scope, alarm_id)
         found = get_attachment(conn, attachment_id)
-    if found is None or found["owner_kind"] != "alarm" or found["owner_id"] != alarm_id:
-        raise HTTPException(404, f"alarm {alarm_id} has no attachment {attachment_id}")
-    return Response(
-        _blobs(request).get(found["sha256"]),
-        media_type=found["content_type"],
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(found['filename'], safe='')}"},
-    )
+    return attachment_download(request, found, "alarm", alarm_id, attachment_id)
 
 
 MULTIPART = importlib.util.find_spec("python_multipart") is not None

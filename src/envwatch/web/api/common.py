@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from sqlalchemy import Engine
 
+from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import CHINA_TZ, to_china
 from envwatch.core.settings import Settings
 
@@ -55,3 +57,26 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def attachment_download(
+    request: Request, found: dict[str, Any] | None, owner_kind: str, owner_id: int, attachment_id: int
+) -> Response:
+    """The file of attachment ``found`` when it belongs to (owner_kind, owner_id), else 404. Always
+    ``attachment`` and nosniff, so an uploaded HTML file never runs in the platform's origin; the blob store
+    checks the SHA-256 before a byte is sent; an ASCII ``filename`` for old clients and the exact UTF-8 one
+    (RFC 5987) for the others."""
+    if found is None or found["owner_kind"] != owner_kind or found["owner_id"] != owner_id:
+        raise HTTPException(404, f"{owner_kind} {owner_id} has no attachment {attachment_id}")
+    content = BlobStore.from_settings(settings_of(request)).get(found["sha256"])
+    name: str = found["filename"]
+    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return Response(
+        content,
+        media_type=found["content_type"] or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "X-Content-SHA256": found["sha256"],
+        },
+    )

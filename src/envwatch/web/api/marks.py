@@ -15,7 +15,6 @@ import importlib.util
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -27,7 +26,7 @@ from envwatch.monitoring import marks_store as store
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy, effect_in_force, mark_codes
 from envwatch.registry.attachments import get_attachment
 from envwatch.registry.schema import devices
-from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
+from envwatch.web.api.common import attachment_download, engine_of, jsonable, parse_time, settings_of
 from envwatch.web.auth import CurrentPrincipal
 from envwatch.web.scope import CurrentScope
 
@@ -228,18 +227,7 @@ def download(request: Request, mark_id: int, attachment_id: int, scope: CurrentS
     with engine_of(request).connect() as conn:
         scope.require_mark(conn, mark_id)
         found = get_attachment(conn, attachment_id)
-    if found is None or found["owner_kind"] != "mark" or found["owner_id"] != mark_id:
-        raise HTTPException(404, f"mark {mark_id} has no attachment {attachment_id}")
-    return Response(
-        _blobs(request).get(found["sha256"]),
-        media_type=found["content_type"],
-        # RFC 5987 form: file names are often Chinese
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(found['filename'])}"},
-    )
-
-
-def _quote(name: str) -> str:
-    return quote(name, safe="")
+    return attachment_download(request, found, "mark", mark_id, attachment_id)
 
 
 # Uploading needs python-multipart (FastAPI refuses to declare a form route without it); while it is not

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import replace
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -27,7 +26,7 @@ from envwatch.core.errors import NotFound
 from envwatch.registry.attachments import add_attachment, get_attachment, list_attachments
 from envwatch.registry.service import region_prefix
 from envwatch.web.api.alarms import require_alarm
-from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
+from envwatch.web.api.common import attachment_download, engine_of, jsonable, parse_time, settings_of
 from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -197,13 +196,7 @@ def download(request: Request, order_id: int, attachment_id: int, scope: Current
     with engine_of(request).connect() as conn:
         require_order(conn, scope, order_id)
         found = get_attachment(conn, attachment_id)
-    if found is None or found["owner_kind"] != "order" or found["owner_id"] != order_id:
-        raise HTTPException(404, f"order {order_id} has no attachment {attachment_id}")
-    return Response(
-        _blobs(request).get(found["sha256"]),
-        media_type=found["content_type"],
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(found['filename'], safe='')}"},
-    )
+    return attachment_download(request, found, "order", order_id, attachment_id)
 
 
 if importlib.util.find_spec("python_multipart") is not None:  # pragma: no cover - environment
