@@ -34,6 +34,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from envwatch.alarms.announce import order_event
+from envwatch.alarms.journal import write_journal
 from envwatch.alarms.order_lifecycle import (
     AWAITING_RECEIVER,
     ORDER_STATES,
@@ -353,17 +354,17 @@ def _journal(
     comment: str = "",
     data: Mapping[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        insert(order_events).values(
-            order_id=order_id,
-            at=at,
-            actor=actor,
-            event=event,
-            from_state=from_state,
-            to_state=to_state,
-            comment=comment,
-            data=dict(data or {}),
-        )
+    write_journal(
+        conn,
+        order_events,
+        {"order_id": order_id},
+        at=at,
+        actor=actor,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        data=data,
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from envwatch.alarms.announce import alarm_event
+from envwatch.alarms.journal import write_journal
 from envwatch.alarms.lifecycle import SYSTEM_EVENTS, Event, State, next_state
 from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.core.blobs import BlobStore
@@ -97,17 +98,17 @@ def _journal(
     comment: str = "",
     data: Mapping[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        insert(alarm_events).values(
-            alarm_id=alarm_id,
-            at=at,
-            actor=actor,
-            event=event,
-            from_state=from_state,
-            to_state=to_state,
-            comment=comment,
-            data=dict(data or {}),
-        )
+    write_journal(
+        conn,
+        alarm_events,
+        {"alarm_id": alarm_id},
+        at=at,
+        actor=actor,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        data=data,
     )
 
 
@@ -160,7 +161,7 @@ def _already_holds(alarm: Mapping[str, Any], r: Raised) -> bool:
     as its hours come in, and the same exceeding hour found twice is one detection, not two."""
     if r.ended_at is None or alarm["ended_at"] is None:
         return False  # an open-ended condition (offline) is flipped once by its watcher anyway
-    inside = alarm["started_at"] <= r.started_at and r.ended_at <= alarm["ended_at"]
+    inside: bool = alarm["started_at"] <= r.started_at and r.ended_at <= alarm["ended_at"]
     return inside and _worse(alarm["peak"], r.peak) == alarm["peak"]
 
 
