@@ -26,6 +26,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from envwatch.alarms.notify_targets import add_target
+from envwatch.alarms.orders import issue_order
+from envwatch.alarms.store import Raised, raise_alarm
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
 from envwatch.demo import credit_code
@@ -142,12 +145,44 @@ def objects(world: World) -> dict[str, str]:
             now=now,
             policy=MarkPolicy(),
         )
+        alarm = raise_alarm(
+            conn,
+            Raised(device_id, "offline", "", now - timedelta(hours=1), "SX-20.9", "甲的报警"),
+            now,
+            ack_due_s=3600,
+        )
+        # 甲's supervision order, an operator of 甲 (its audit days: /audit/{day}?operator=), 甲's address
+        order = issue_order(
+            conn, region_code="330102", enterprise_id=world.enterprise_a, title="甲的督办", body="整改",
+            deadline=now + timedelta(days=7), alarm_ids=[alarm.alarm_id], issued_by="admin1", now=now,
+        )  # fmt: skip
+        a_operator = ops.create_operator(
+            conn, OperatorIn(name="甲的运维", credit_code=credit_code("330102", 78)), now
+        )
+        ops.create_contract(
+            conn,
+            a_operator["id"],
+            ContractIn(
+                enterprise_id=world.enterprise_a,
+                contract_no="YW-A-1",
+                valid_from=(now - timedelta(days=30)).date(),
+            ),
+            now,
+        )
+        target = add_target(
+            conn, channel="email", address="jia@example.com", enterprise_id=world.enterprise_a,
+            created_by="admin1", now=now,
+        )  # fmt: skip
     return {
         "mn": MN_A,
         "outlet_id": str(outlet_id),
         "filing_id": str(filing["id"]),
         "attachment_id": str(attachment["id"]),
         "mark_id": str(mark["id"]),
+        "alarm_id": str(alarm.alarm_id),
+        "order_id": str(order["id"]),
+        "day": f"{(now - timedelta(days=2)).date().isoformat()}?operator={a_operator['id']}",
+        "target_id": str(target["id"]),
         "enterprise_id": str(world.enterprise_a),
         "credit_code": a_code,
         "locale": "en",
@@ -174,6 +209,10 @@ KNOWN_PARAMS = {
     "filing_id",
     "attachment_id",
     "mark_id",
+    "alarm_id",
+    "order_id",
+    "day",
+    "target_id",
     "enterprise_id",
     "credit_code",
     "locale",

@@ -160,7 +160,10 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False, comment="what must be done (督办要求)"),
         sa.Column(
-            "state", sa.String(length=16), nullable=False, comment="issued | responded | returned | accepted | withdrawn"
+            "state",
+            sa.String(length=16),
+            nullable=False,
+            comment="issued | responded | returned | accepted | withdrawn",
         ),
         sa.Column("deadline", envwatch.core.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("issued_by", sa.String(length=64), nullable=False),

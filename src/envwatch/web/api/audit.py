@@ -29,7 +29,7 @@ class SignIn(BaseModel):
     anomalies: int | None = Field(default=None, ge=0, description="alarms reviewed; default: the day's count")
 
 
-def _operator(scope: Scope, asked: int | None) -> int:
+def operator_of(scope: Scope, asked: int | None) -> int:
     """The operator whose days are asked for: one's own unless admin or regulator name one in scope."""
     own = scope.principal.operator_id
     operator_id = asked if asked is not None else own
@@ -58,7 +58,7 @@ def days(
     from_: Annotated[str | None, Query(alias="from", description="first day; default 30 days back")] = None,
     to: Annotated[str | None, Query(description="last day (included); default yesterday (China)")] = None,
 ) -> dict[str, Any]:
-    operator = _operator(scope, operator_id)
+    operator = operator_of(scope, operator_id)
     last = _day(to, "to", store.last_auditable_day(utcnow()))
     first = _day(from_, "from", last - timedelta(days=29))
     scope.require_days(first, last)
@@ -85,7 +85,7 @@ def days(
 def one_day(
     request: Request, day: date, scope: CurrentScope, operator_id: int | None = None
 ) -> dict[str, Any]:
-    operator = _operator(scope, operator_id)
+    operator = operator_of(scope, operator_id)
     scope.require_days(day, day)
     with engine_of(request).connect() as conn:
         return {
@@ -98,7 +98,7 @@ def one_day(
 
 @router.post("/days", status_code=201, summary="Sign a day off (a second sign-off is a correction)")
 def sign(request: Request, body: SignIn, scope: CurrentScope) -> dict[str, Any]:
-    operator = _operator(scope, body.operator_id)
+    operator = operator_of(scope, body.operator_id)
     scope.require_write("audit_day")
     scope.require_days(body.day, body.day)
     now = utcnow()

@@ -53,7 +53,7 @@ class TargetIn(BaseModel):
     topics: list[str] = Field(default_factory=list, description="alarm, order, audit; empty = all")
 
 
-def _admin(scope: Scope) -> None:
+def require_admin(scope: Scope) -> None:
     if scope.role != "admin":
         raise HTTPException(403, f"role {scope.role} may not manage notification targets")
 
@@ -62,14 +62,14 @@ def _admin(scope: Scope) -> None:
 def list_targets(
     request: Request, scope: CurrentScope, include_inactive: bool = False
 ) -> list[dict[str, Any]]:
-    _admin(scope)
+    require_admin(scope)
     with engine_of(request).connect() as conn:
         return [jsonable(t) for t in targets.list_targets(conn, include_inactive=include_inactive)]
 
 
 @router.post("/targets", status_code=201, summary="Add an e-mail, SMS or webhook target (admin)")
 def add_target(request: Request, body: TargetIn, scope: CurrentScope) -> dict[str, Any]:
-    _admin(scope)
+    require_admin(scope)
     with engine_of(request).begin() as conn:
         row = targets.add_target(
             conn,
@@ -87,6 +87,6 @@ def add_target(request: Request, body: TargetIn, scope: CurrentScope) -> dict[st
 
 @router.post("/targets/{target_id}/deactivate", summary="Stop sending to a target (admin; kept as history)")
 def deactivate(request: Request, target_id: int, scope: CurrentScope) -> dict[str, Any]:
-    _admin(scope)
+    require_admin(scope)
     with engine_of(request).begin() as conn:
         return jsonable(targets.deactivate_target(conn, target_id))

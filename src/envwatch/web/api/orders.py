@@ -74,7 +74,7 @@ def require_order(conn: Connection, scope: Scope, order_id: int) -> dict[str, An
     return row
 
 
-def _require_receiver(scope: Scope, row: dict[str, Any]) -> None:
+def require_receiver(scope: Scope, row: dict[str, Any]) -> None:
     scope.require_write("order_response")
     who = scope.principal
     mine = scope.role == "admin" or (
@@ -167,7 +167,7 @@ def act(request: Request, order_id: int, body: OrderActionIn, scope: CurrentScop
         row = require_order(conn, scope, order_id)  # 404 first
         who = scope.principal.name
         if body.event == "respond":
-            _require_receiver(scope, row)
+            require_receiver(scope, row)
             result = store.respond(
                 conn, order_id, text=body.text, attachment_ids=body.attachment_ids, actor=who, now=now
             )
@@ -206,7 +206,7 @@ if importlib.util.find_spec("python_multipart") is not None:  # pragma: no cover
     def upload(request: Request, order_id: int, file: UploadFile, scope: CurrentScope) -> dict[str, Any]:
         with engine_of(request).connect() as conn:
             row = require_order(conn, scope, order_id)
-        _require_receiver(scope, row)
+        require_receiver(scope, row)
         if is_closed(row["state"]):
             raise InvalidTransition(f"order {order_id} is {row['state']}: it takes no more evidence")
         content = file.file.read()
