@@ -90,6 +90,8 @@ def test_agency_and_unknown_roles_are_refused(sqlite_engine: Engine) -> None:
 
 def test_write_rules() -> None:
     assert WRITERS["registry"] == {"admin"}
-    assert "auditor" not in set().union(*WRITERS.values())
+    # the auditor writes one thing only: its sign-off of a day of data (CS-4.3.2.2)
+    assert {kind for kind, roles in WRITERS.items() if "auditor" in roles} == {"audit_day"}
+    assert WRITERS["order"] == {"admin", "regulator"} and "regulator" not in WRITERS["alarm"]
     assert WRITERS["mark_review"] == {"admin", "regulator"}
     assert "regulator" not in WRITERS["mark"] and "enterprise" not in WRITERS["command"]

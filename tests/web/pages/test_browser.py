@@ -104,7 +104,19 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
     assert page.locator("#n-devices").inner_text() == "1"
     assert page.locator("#n-online").inner_text() == "1"
     nav = page.locator("header nav a").all_inner_texts()
-    assert nav == ["概览", "排放口", "设备", "传输率", "标记", "备案", "报表", "信息公开"]
+    assert nav == [
+        "概览",
+        "报警",
+        "电子督办",
+        "排放口",
+        "设备",
+        "传输率",
+        "标记",
+        "备案",
+        "报表",
+        "信息公开",
+        "站内消息",
+    ]
     phone.shot(screenshots, "05-enterprise-home-phone")
     page.get_by_role("link", name="设备", exact=True).click()
     page.wait_for_load_state()

@@ -67,7 +67,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/alarms", N_("Alarms"), DATA_ROLES),
     NavItem("/orders", N_("Supervision orders"), DATA_ROLES),
     NavItem("/audit", N_("Daily audit"), frozenset({"admin", "regulator", "operator", "auditor"})),
-    NavItem("/inbox", N_("Messages"), DATA_ROLES - {"auditor"}),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
@@ -75,6 +74,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/filings", N_("Filings"), DATA_ROLES),
     NavItem("/reports", N_("Reports"), DATA_ROLES),
     NavItem("/disclosure", N_("Public disclosure"), frozenset({"admin", "enterprise"})),
+    NavItem("/inbox", N_("Messages"), DATA_ROLES - {"auditor"}),
     NavItem("/admin/registry", N_("Registry"), frozenset({"admin"})),
     NavItem("/admin/users", N_("Users"), frozenset({"admin"})),
 )
