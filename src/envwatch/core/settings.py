@@ -285,6 +285,50 @@ class Settings(BaseSettings):
         description="a claimed notification is another dispatcher's again after this long",
     )
 
+    # --- operations: fault clocks (SX-18.3, operations.fault_clocks) -------------------------------------
+    fault_backup_required_after_h: float = Field(
+        default=24.0,
+        gt=0,
+        description="SX-18.3: a fault longer than this needs a backup device or manual monitoring",
+    )
+    fault_restore_within_workdays: int = Field(
+        default=5,
+        ge=1,
+        description="SX-18.3: a fault is restored by 24:00 China time of this working day after it began",
+    )
+    fault_backup_check_after_days: float = Field(
+        default=7.0, gt=0, description="SX-18.3: a backup used longer than this needs a check / comparison"
+    )
+    fault_backup_check_within_days: float = Field(
+        default=10.0,
+        gt=0,
+        description="SX-18.3: that check is due this many days after switching to the backup",
+    )
+    fault_backup_max_days: float = Field(
+        default=30.0, gt=0, description="SX-18.3: a backup is used at most this long"
+    )
+
+    # --- operations (运维, operations.*): service tickets (CS-4.3.3) ------------------------------------
+    ticket_respond_within_h: float = Field(
+        default=1.0, gt=0, description="CS-4.3.3: a service request is answered within this many hours (7×24)"
+    )
+    ticket_on_site_urban_h: float = Field(
+        default=4.0,
+        gt=0,
+        description="CS-4.3.3: on site within this many hours of the request, urban outlets",
+    )
+    ticket_on_site_suburban_h: float = Field(default=8.0, gt=0, description="CS-4.3.3: the same, suburban")
+    ticket_on_site_remote_h: float = Field(default=8.0, gt=0, description="CS-4.3.3: the same, remote")
+    ticket_satisfied_min_score: int = Field(
+        default=4, ge=1, le=5, description="a survey score (1–5) at least this counts as satisfied [P]"
+    )
+    ticket_satisfaction_min_percent: Decimal = Field(
+        default=Decimal(85),
+        ge=0,
+        le=100,
+        description="CS-4.3.3: an operator's satisfaction rate at least this",
+    )
+
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
     session_cookie_name: str = Field(
         default="envwatch_session", pattern="^[A-Za-z0-9_-]+$", description="name of the session cookie"

@@ -1,0 +1,1 @@
+"""Operations (运维): O&M records, faults, service tickets and their SLA clocks."""

@@ -1,0 +1,1 @@
+"""Tests of envwatch.operations (运维)."""

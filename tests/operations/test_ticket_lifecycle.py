@@ -1,0 +1,102 @@
+"""The service ticket lifecycle table, exhaustively: every (state, event) pair is either in the table or refused."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from envwatch.core.errors import Conflict
+from envwatch.operations.ticket_lifecycle import (
+    ENTERPRISE_EVENTS,
+    OPERATOR_EVENTS,
+    TICKET_EVENTS,
+    TICKET_STATES,
+    TICKET_TRANSITIONS,
+    InvalidTransition,
+    is_open,
+    next_state,
+)
+
+# the lifecycle as CS-4.3.3 and the issue state it, written out independently of the table
+EXPECTED_MOVES = {
+    ("requested", "respond"): "responded",
+    ("requested", "cancel"): "cancelled",
+    ("responded", "arrive"): "on_site",
+    ("on_site", "resolve"): "resolved",
+    ("resolved", "confirm"): "closed",
+    ("resolved", "reject"): "on_site",
+}
+STAYS = {
+    "requested": {"comment"},
+    "responded": {"comment"},
+    "on_site": {"comment"},
+    "resolved": {"comment"},
+    "closed": {"comment", "survey"},
+    "cancelled": {"comment"},
+}
+
+
+@pytest.mark.parametrize(("state", "event"), list(itertools.product(TICKET_STATES, TICKET_EVENTS)))
+def test_every_pair(state: str, event: str) -> None:
+    expected = EXPECTED_MOVES.get((state, event))
+    if expected is None and event in STAYS[state]:
+        expected = state
+    if expected is None:
+        with pytest.raises(InvalidTransition) as info:
+            next_state(state, event)  # type: ignore[arg-type]
+        assert isinstance(info.value, Conflict)
+        assert info.value.http_status == 409
+        assert state in str(info.value) and event in str(info.value)
+    else:
+        assert next_state(state, event) == expected  # type: ignore[arg-type]
+
+
+def test_the_table_names_only_known_states_and_events() -> None:
+    assert set(TICKET_TRANSITIONS) == set(TICKET_STATES)
+    for moves in TICKET_TRANSITIONS.values():
+        assert set(moves) <= set(TICKET_EVENTS)
+        assert set(moves.values()) <= set(TICKET_STATES)
+
+
+def test_closed_and_cancelled_are_terminal_and_nothing_leads_back_to_requested() -> None:
+    assert set(TICKET_TRANSITIONS["closed"].values()) == {"closed"}
+    assert set(TICKET_TRANSITIONS["cancelled"].values()) == {"cancelled"}
+    for state, moves in TICKET_TRANSITIONS.items():
+        if state != "requested":
+            assert "requested" not in moves.values()
+    # the requested event creates the ticket; it is never a transition
+    assert all("requested" not in moves for moves in TICKET_TRANSITIONS.values())
+
+
+def test_only_the_enterprise_closes_and_surveys_come_after_the_close() -> None:
+    closers = {
+        event for moves in TICKET_TRANSITIONS.values() for event, to in moves.items() if to == "closed"
+    }
+    assert closers - {"survey", "comment"} == {"confirm"}
+    assert "confirm" in ENTERPRISE_EVENTS and "confirm" not in OPERATOR_EVENTS
+    assert [state for state, moves in TICKET_TRANSITIONS.items() if "survey" in moves] == ["closed"]
+
+
+def test_cancel_only_before_a_response() -> None:
+    assert [state for state, moves in TICKET_TRANSITIONS.items() if "cancel" in moves] == ["requested"]
+
+
+def test_enterprise_and_operator_events_cover_all_and_share_only_comment() -> None:
+    either, both = ENTERPRISE_EVENTS | OPERATOR_EVENTS, ENTERPRISE_EVENTS & OPERATOR_EVENTS
+    assert either == set(TICKET_EVENTS)
+    assert both == {"comment"}
+
+
+def test_the_happy_path_and_a_rejected_fix() -> None:
+    state = "requested"
+    for event in ("respond", "arrive", "resolve", "reject", "resolve", "confirm", "survey"):
+        state = next_state(state, event)  # type: ignore[arg-type]
+    assert state == "closed"
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"), [(s, s not in ("closed", "cancelled")) for s in TICKET_STATES]
+)
+def test_is_open(state: str, expected: bool) -> None:
+    assert is_open(state) is expected
