@@ -58,3 +58,12 @@ def stored_factors(engine: Engine, *, kind: str | None = None) -> list[dict[str,
             )
             rows.extend(read_measurements(engine, replace(query, limit=1_000_000))[0])
     return rows
+
+
+def first_uncovered_year(after: int = 2025) -> int:
+    """The first year after ``after`` that the installed chinese-calendar has no data for. It gains a year each
+    winter (when the State Council publishes it), so a test about an unknown year must not name one."""
+    from envwatch.core.workdays import WorkdayCalendar
+
+    calendar = WorkdayCalendar()
+    return next(y for y in range(after + 1, 2200) if not calendar.covers(y))

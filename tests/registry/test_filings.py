@@ -30,6 +30,7 @@ from envwatch.registry.filings import (
     read_filing_attachment,
 )
 from envwatch.registry.schema import attachments, devices, enterprises, filing_steps, outlets
+from tests.helpers import first_uncovered_year
 
 CAL = WorkdayCalendar()
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # when the registry rows are created
@@ -197,11 +198,12 @@ def test_content_change_on_the_friday_before_spring_festival(engine: Engine) -> 
 
 def test_content_change_into_an_unknown_year_asks_for_the_settings(engine: Engine) -> None:
     ids = make_registry(engine)
-    fid = new_filing(engine, ids, "content_change", cn(2026, 12, 28, 10, 0))  # 5th working day is in 2027
-    now = cn(2026, 12, 29)
+    year = first_uncovered_year()  # the 5th working day after Dec 28 of the year before is in it
+    fid = new_filing(engine, ids, "content_change", cn(year - 1, 12, 28, 10, 0))
+    now = cn(year - 1, 12, 29)
     with pytest.raises(InvalidInput) as err:
         status_at(engine, fid, now)
-    assert "2027" in err.value.message and err.value.http_status == 422
+    assert str(year) in err.value.message and err.value.http_status == 422
     assert "ENVWATCH_EXTRA_HOLIDAYS" in err.value.message and "ENVWATCH_EXTRA_WORKDAYS" in err.value.message
     # a detail or a list still shows the filing, with the reason instead of a status
     detail = get_filing(engine, fid, now, CAL)["deadline"]

@@ -19,6 +19,7 @@ from envwatch.migrations import upgrade
 from envwatch.registry.schema import attachments
 from envwatch.web.api import filings as filings_api
 from envwatch.web.app import create_app
+from tests.helpers import first_uncovered_year
 from tests.registry.test_filings import make_registry
 
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 2026-03-10 10:00 China time
@@ -159,12 +160,13 @@ def test_calendar_gap_is_a_clear_422_not_a_500(
     client: TestClient, engine_ids: tuple[Engine, dict[str, int]]
 ) -> None:
     ids = engine_ids[1]
-    f = create(client, ids, "content_change", "2026-12-28T10:00:00+08:00")  # recording it still works
-    assert f["deadline"]["status"] == "unknown" and "2027" in f["deadline"]["problem"]
+    year = first_uncovered_year()
+    f = create(client, ids, "content_change", f"{year - 1}-12-28T10:00:00+08:00")  # recording it still works
+    assert f["deadline"]["status"] == "unknown" and str(year) in f["deadline"]["problem"]
     r = client.get(f"/api/v1/filings/{f['id']}/status")
     assert r.status_code == 422
     detail = r.json()["detail"]
-    assert "2027" in detail and "ENVWATCH_EXTRA_HOLIDAYS" in detail and "ENVWATCH_EXTRA_WORKDAYS" in detail
+    assert str(year) in detail and "ENVWATCH_EXTRA_HOLIDAYS" in detail and "ENVWATCH_EXTRA_WORKDAYS" in detail
 
 
 def test_unknown_filing_is_404_everywhere(client: TestClient, small_settings: Settings) -> None:
