@@ -248,3 +248,29 @@ def test_encrypted_length_of_sent_text_is_tolerated() -> None:
 def test_policy_rejects_bad_key_length() -> None:
     with pytest.raises(ValueError):
         DevicePolicy(sm4_key=b"short")
+
+
+def test_lazy_cp_leaves_a_data_packets_cp_as_text() -> None:
+    """``lazy_cp_cns``: the CP of those CNs stays text for the caller to parse; everything else is checked as
+    always, split messages are parsed, and a CP that would not parse is no error here."""
+    from envwatch.hj212.decode import decode_with
+
+    data = frame(seg(cn="2011", cp="DataTime=20261122120000;a21026-Rtd=1.5,a21026-Flag=N"))
+    lazy = decode_with(data, None, frozenset({"2011"}))
+    eager = decode_with(data, None)
+    assert isinstance(lazy, Packet) and isinstance(eager, Packet)
+    assert (
+        lazy.cp == {}
+        and lazy.factors == {}
+        and lazy.cp_text == "DataTime=20261122120000;a21026-Rtd=1.5,a21026-Flag=N"
+    )
+    assert eager.cp_text is None and eager.factors == {"a21026": {"Rtd": "1.5", "Flag": "N"}}
+    assert (lazy.header, lazy.crc_ok, lazy.version) == (eager.header, eager.crc_ok, eager.version)
+    other = decode_with(frame(seg(cn="9014", cp="")), None, frozenset({"2011"}))
+    assert isinstance(other, Packet) and other.cp_text is None
+    broken = frame(seg(cn="2011", cp="DataTime=20261122120000;a21026-Rtd=1,a21026-Rtd=2"))
+    assert isinstance(decode_with(broken, None, frozenset({"2011"})), Packet)
+    assert not isinstance(decode_with(broken, None), Packet)
+    split = frame(seg(cn="2011", cp="DataTime=20261122120000;a21026-Rtd=1.5", PNUM="2", PNO="1", Flag="7"))
+    parsed = decode_with(split, None, frozenset({"2011"}))
+    assert isinstance(parsed, Packet) and parsed.cp_text is None and parsed.cp["DataTime"] == "20261122120000"

@@ -11,7 +11,7 @@ from envwatch.core.settings import Settings
 from envwatch.hj212 import Connection, DevicePolicy, ProtocolVersion, encode
 from envwatch.ingest.gateway import Gateway
 from envwatch.ingest.schema import device_status, raw_packets
-from tests.helpers import SM4_MN, TEST_KEY_HEX, register_demo_devices, stored_factors
+from tests.helpers import GAS_MN, SM4_MN, TEST_KEY_HEX, register_demo_devices, stored_factors
 from tests.ingest.gw import Logger, data_packet, run_with_gateway
 
 
@@ -262,3 +262,27 @@ def test_backpressure_pauses_reading_and_loses_nothing(tmp_path, sqlite_engine: 
 
     run_with_gateway(settings, sqlite_engine, body)
     assert verdicts(sqlite_engine) == ["ok"] * 60
+
+
+def test_a_data_packet_whose_cp_does_not_parse_is_logged_malformed_and_not_acknowledged(
+    settings: Settings, engine: Engine
+) -> None:
+    """The event loop leaves data packets' CP to the writer process (docs/architecture.md, Performance): the
+    verdict on a CP that does not parse is the same as when the gateway parsed it, and nothing is acked."""
+    register_demo_devices(engine)
+    header = {"QN": "20261122120000001", "ST": "31", "CN": "2011", "PW": "123456", "MN": GAS_MN, "Flag": "5"}
+    broken = encode(header, "DataTime=20261122120000;a21026-Rtd=1.0,a21026-Rtd=2.0")  # a key twice
+
+    async def body(gw: Gateway, port: int) -> None:
+        dev = await Logger.connect(port)
+        await dev.send(broken)
+        await dev.no_reply()
+        await dev.send(data_packet(qn="20261122120000002"))  # the connection goes on
+        assert (await dev.reply()).qn == "20261122120000002"
+        await dev.close()
+
+    run_with_gateway(settings, engine, body)
+    assert verdicts(engine) == ["malformed", "ok"]
+    with engine.connect() as c:
+        reason = c.execute(select(raw_packets.c.reason).order_by(raw_packets.c.id)).scalars().first()
+    assert reason is not None and "a21026-Rtd appears twice" in reason

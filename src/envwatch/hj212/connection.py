@@ -64,9 +64,11 @@ class Connection:
         policy_for: Callable[[str], DevicePolicy | None] | None = None,
         reassembly_timeout: float = 60.0,
         max_pending_messages: int = 64,
+        lazy_cp_cns: frozenset[str] = frozenset(),
     ) -> None:
         self.max_frame_bytes = max_frame_bytes
         self._policy_for = policy_for
+        self._lazy_cp_cns = lazy_cp_cns  # CNs whose CP stays text (see decode.decode_details)
         self._framer = Framer(max_frame_bytes)
         self._reassembler = Reassembler(timeout=reassembly_timeout, max_pending=max_pending_messages)
         self._events: deque[Event] = deque()
@@ -84,7 +86,7 @@ class Connection:
             if not isinstance(chunk, RawFrame):
                 events.append(chunk)
                 continue
-            event = decode_with(chunk.data, self._policy_for)
+            event = decode_with(chunk.data, self._policy_for, self._lazy_cp_cns)
             events.append(event)
             if isinstance(event, Packet):
                 self._peer_mn = event.mn or self._peer_mn

@@ -58,6 +58,7 @@ class Decoded:
     encrypted: bool = False
     declared_length: int | None = None
     segment: str = ""
+    cp_text: str | None = None
     error: HJ212Error | None = None
 
     def fail(self, kind: ErrorKind, reason: str) -> None:
@@ -85,6 +86,7 @@ class Decoded:
             encrypted=self.encrypted,
             declared_length=self.declared_length,
             segment=self.segment,
+            cp_text=self.cp_text,
         )
 
 
@@ -93,13 +95,21 @@ def decode_frame(frame: bytes, policy: DevicePolicy | None = None) -> Packet | P
     return decode_details(frame, lambda _mn: policy).to_event()
 
 
-def decode_with(frame: bytes, policy_for: PolicyLookup | None) -> Packet | ProtocolError:
+def decode_with(
+    frame: bytes, policy_for: PolicyLookup | None, lazy_cp_cns: frozenset[str] = frozenset()
+) -> Packet | ProtocolError:
     """Decode one complete frame, looking the device's policy up by its MN."""
-    return decode_details(frame, policy_for).to_event()
+    return decode_details(frame, policy_for, lazy_cp_cns).to_event()
 
 
-def decode_details(frame: bytes, policy_for: PolicyLookup | None) -> Decoded:
-    """Decode as far as possible; ``result.error`` is the first problem found (or None)."""
+def decode_details(
+    frame: bytes, policy_for: PolicyLookup | None, lazy_cp_cns: frozenset[str] = frozenset()
+) -> Decoded:
+    """Decode as far as possible; ``result.error`` is the first problem found (or None).
+
+    For a CN in ``lazy_cp_cns`` the CP data area of a message that is not split (no PNUM) is left as text
+    in ``cp_text`` (framing, length, CRC, decryption and the header are checked as always): whoever
+    stores it parses it (``segment.parse_cp``) and owns the verdict on a malformed CP."""
     out = Decoded(raw=frame)
     body = frame[:-2] if frame.endswith(b"\r\n") else frame[:-1] if frame.endswith(b"\n") else frame
     if not body.startswith(b"##"):
@@ -134,7 +144,7 @@ def decode_details(frame: bytes, policy_for: PolicyLookup | None) -> Decoded:
 
     _check_length(out, sent, plain, text)
     _check_crc(out, plain, crc_field, policy)
-    _parse(out, text)
+    _parse(out, text, lazy_cp_cns)
     return out
 
 
@@ -187,12 +197,15 @@ def _check_crc(out: Decoded, plain: bytes, crc_field: bytes, policy: DevicePolic
         )
 
 
-def _parse(out: Decoded, text: str) -> None:
+def _parse(out: Decoded, text: str, lazy_cp_cns: frozenset[str] = frozenset()) -> None:
     try:
         head, region = split_segment(text)
         out.header = parse_header(head)
         if region is not None:
-            out.cp, out.factors = parse_cp(region)
+            if lazy_cp_cns and out.header.get("CN") in lazy_cp_cns and "PNUM" not in out.header:
+                out.cp_text = region
+            else:
+                out.cp, out.factors = parse_cp(region)
     except HJ212Error as exc:
         out.fail(exc.kind, exc.reason)
         return

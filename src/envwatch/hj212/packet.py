@@ -49,6 +49,9 @@ class Packet:
     encrypted: bool
     declared_length: int
     segment: str = ""  # plaintext data segment (decrypted when `encrypted`)
+    # the CP data area left unparsed (``cp``/``factors`` empty) when the caller asked for it by CN: a
+    # gateway hands data packets' CP to its writer process to parse (``Connection(lazy_cp_cns=...)``)
+    cp_text: str | None = None
 
     @property
     def qn(self) -> str | None:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, and_, exists, select
 
 from envwatch.core.clock import format_device_time, utcnow
-from envwatch.hj212 import Packet, ProtocolVersion, command
+from envwatch.hj212 import HJ212Error, Packet, ProtocolVersion, command
+from envwatch.hj212.segment import parse_cp
 from envwatch.ingest import exchange as ex
 from envwatch.ingest.schema import command_events, commands
 from envwatch.ingest.store import sql_dialect
@@ -197,7 +198,7 @@ class CommandTracker:
                     self._arm(active, self.exec_timeout_s, self._on_exec_timeout)
                 active.data_packets += 1
                 if cn == "1011" or cn.startswith("106"):  # small answers worth keeping in the event
-                    self._record(active.id, "data", dict(packet.cp))
+                    self._record(active.id, "data", _cp_of(packet))
                 return False  # still stored as data by the session
         return False
 
@@ -223,3 +224,14 @@ class CommandTracker:
 
         d = self.sql
         self.writer.submit_statement(self.sql_event, (command_id, d.time(at), event, final, d.json(detail)))
+
+
+def _cp_of(packet: Packet) -> dict[str, str]:
+    """The CP keys of a data packet, parsing the text the gateway left for the writer (a history upload
+    during a command is rare; the command's journal keeps its DataTime)."""
+    if packet.cp_text is None:
+        return dict(packet.cp)
+    try:
+        return dict(parse_cp(packet.cp_text)[0])
+    except HJ212Error as exc:
+        return {"error": exc.reason}

@@ -36,6 +36,7 @@ from envwatch.hj212 import (
 )
 from envwatch.ingest.store import FrameOutcome, InboundFrame, PacketData
 from envwatch.monitoring.records import measurement_kind
+from envwatch.monitoring.schema import KIND_BY_CN
 from envwatch.registry.device_keys import new_key as random_key
 from envwatch.registry.store import DeviceRecord
 
@@ -49,6 +50,9 @@ _ACKABLE = frozenset({"ok", "duplicate", "conflict", "bad_data"})
 # device → host notifications answered with 9013: 9015 heartbeat (2025), 1013 time-calibration request
 _NOTIFY_CNS = frozenset({"9015", "1013"})
 # NewSK is 16 printable ASCII characters without ; , = & (the data-segment delimiters)
+# Data packets' CP is parsed by the writer process, not on the event loop (the largest part of decoding;
+# docs/architecture.md, Performance); a malformed CP comes back as the frame's verdict, not acknowledged.
+_LAZY_CP_CNS = frozenset(KIND_BY_CN)
 
 
 class DeviceSession(asyncio.Protocol):
@@ -59,6 +63,7 @@ class DeviceSession(asyncio.Protocol):
             max_frame_bytes=s.max_frame_bytes,
             policy_for=gateway.directory.policy_for,
             reassembly_timeout=s.reassembly_timeout_s,
+            lazy_cp_cns=_LAZY_CP_CNS,
         )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -199,7 +204,7 @@ class DeviceSession(asyncio.Protocol):
                 return
             if measurement_kind(packet.cn) is not None:
                 backfill = packet.backfill or self.gw.commands.is_history_upload(self, packet.cn)
-                frame.data = PacketData(packet.cp, packet.factors, backfill)
+                frame.data = PacketData(packet.cp, packet.factors, backfill, packet.cp_text)
         self._submit(frame, packet)
 
     def _rotate_key(self, packet: Packet, device: DeviceRecord) -> None:

@@ -28,6 +28,8 @@ import orjson
 from orjson import dumps
 from sqlalchemy import Engine
 
+from envwatch.hj212 import HJ212Error
+from envwatch.hj212.segment import parse_cp
 from envwatch.monitoring.records import BadDataPacket, MeasurementRecord, record_from_packet
 
 Verdict = (
@@ -44,6 +46,14 @@ class PacketData(NamedTuple):
     cp: Mapping[str, str]
     factors: Mapping[str, Mapping[str, str]]
     backfill: bool
+    cp_text: str | None = None  # the CP area still to parse (cp and factors then empty): see _record
+
+
+class Refusal(NamedTuple):
+    """Why a data frame gets no measurement record: its verdict and the reason."""
+
+    verdict: Verdict
+    reason: str
 
 
 @dataclass
@@ -184,8 +194,8 @@ class PacketStore:
         rows: list[tuple[Any, ...]] = []
         for index, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
             record = self._record(frame)
-            if isinstance(record, str):
-                verdicts[index], reasons[index], record = "bad_data", record, None
+            if isinstance(record, Refusal):
+                verdicts[index], reasons[index], record = record.verdict, record.reason, None
             records.append(record)
             if record is None:
                 continue
@@ -249,20 +259,25 @@ class PacketStore:
         return outcomes
 
     @staticmethod
-    def _record(frame: InboundFrame) -> MeasurementRecord | str | None:
-        """The measurement record of an ``ok`` data frame with factors, or why it has none (bad_data)."""
-        if frame.data is None or frame.verdict != "ok" or frame.device_id is None or frame.cn is None:
+    def _record(frame: InboundFrame) -> MeasurementRecord | Refusal | None:
+        """The measurement record of an ``ok`` data frame with factors, or the verdict and reason why it has
+        none: ``malformed`` for a CP the gateway left unparsed that does not parse (as the gateway itself
+        would have judged it), ``bad_data`` for a record that cannot be stored."""
+        data = frame.data
+        if data is None or frame.verdict != "ok" or frame.device_id is None or frame.cn is None:
             return None
+        cp, factors = data.cp, data.factors
+        if data.cp_text is not None:
+            try:
+                cp, factors = parse_cp(data.cp_text)
+            except HJ212Error as exc:
+                return Refusal(exc.kind.value, exc.reason)
         try:
             record = record_from_packet(
-                device_id=frame.device_id,
-                cn=frame.cn,
-                cp=frame.data.cp,
-                factors=frame.data.factors,
-                backfill=frame.data.backfill,
+                device_id=frame.device_id, cn=frame.cn, cp=cp, factors=factors, backfill=data.backfill
             )
         except BadDataPacket as exc:
-            return str(exc)
+            return Refusal("bad_data", str(exc))
         return record if record.factors else None
 
     def _sort_out(
