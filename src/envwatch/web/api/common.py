@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import CHINA_TZ, to_china
+from envwatch.core.errors import NotFound
 from envwatch.core.settings import Settings
 
 
@@ -62,21 +63,29 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def attachment_download(
     request: Request, found: dict[str, Any] | None, owner_kind: str, owner_id: int, attachment_id: int
 ) -> Response:
-    """The file of attachment ``found`` when it belongs to (owner_kind, owner_id), else 404. Always
-    ``attachment`` and nosniff, so an uploaded HTML file never runs in the platform's origin; the blob store
-    checks the SHA-256 before a byte is sent; an ASCII ``filename`` for old clients and the exact UTF-8 one
-    (RFC 5987) for the others."""
+    """The file of attachment ``found`` when it belongs to (owner_kind, owner_id), else 404 (also when its
+    blob is missing: an HTTP 404, so the pages show their HTML 404 and the API its JSON one)."""
     if found is None or found["owner_kind"] != owner_kind or found["owner_id"] != owner_id:
         raise HTTPException(404, f"{owner_kind} {owner_id} has no attachment {attachment_id}")
-    content = BlobStore.from_settings(settings_of(request)).get(found["sha256"])
-    name: str = found["filename"]
+    try:
+        content = BlobStore.from_settings(settings_of(request)).get(found["sha256"])
+    except NotFound as exc:
+        raise HTTPException(404, exc.message) from None
+    return file_download(content, found)
+
+
+def file_download(content: bytes, row: dict[str, Any]) -> Response:
+    """An attachment row's file as a download: always ``attachment`` and nosniff, so an uploaded HTML file
+    never runs in the platform's origin; an ASCII ``filename`` for old clients and the exact UTF-8 one (RFC
+    5987) for the others; the SHA-256 the blob store checked before a byte is sent."""
+    name: str = row["filename"]
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return Response(
         content,
-        media_type=found["content_type"] or "application/octet-stream",
+        media_type=row["content_type"] or "application/octet-stream",
         headers={
             "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}",
             "X-Content-Type-Options": "nosniff",
-            "X-Content-SHA256": found["sha256"],
+            "X-Content-SHA256": row["sha256"],
         },
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -29,7 +28,7 @@ from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
 from envwatch.core.workdays import WorkdayCalendar
 from envwatch.registry import filings as service
-from envwatch.web.api.common import engine_of, jsonable, parse_time, settings_of
+from envwatch.web.api.common import engine_of, file_download, jsonable, parse_time, settings_of
 from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/filings", tags=["filings"])
@@ -295,15 +294,4 @@ def download_attachment(
     row, content = service.read_filing_attachment(
         engine_of(request), blob_store(request), filing_id, attachment_id
     )
-    name: str = row["filename"]
-    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return Response(
-        content,
-        media_type=row["content_type"],
-        headers={
-            # always "attachment" and nosniff: an uploaded HTML file must not run in the API's origin
-            "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
-            "X-Content-Type-Options": "nosniff",
-            "X-Content-SHA256": row["sha256"],
-        },
-    )
+    return file_download(content, row)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,7 +33,7 @@ from envwatch.registry.attachments import add_attachment, get_attachment
 from envwatch.registry.service import get_enterprise
 from envwatch.web.api import orders as api
 from envwatch.web.api.alarms import require_alarm
-from envwatch.web.api.common import engine_of, settings_of
+from envwatch.web.api.common import attachment_download, engine_of, settings_of
 from envwatch.web.pages import order_view as view
 from envwatch.web.pages.alarm_view import KIND_LABELS
 from envwatch.web.pages.forms import FormProblem, Text, form_time, local_input
@@ -377,19 +376,4 @@ def download_evidence(request: Request, viewer: CurrentViewer, order_id: int, at
     with engine_of(request).connect() as conn:
         view.visible_order(conn, scope, order_id)
         row = get_attachment(conn, attachment_id)
-    if row is None or row["owner_kind"] != store.ATTACHMENT_KIND or row["owner_id"] != order_id:
-        raise HTTPException(404, f"order {order_id} has no attachment {attachment_id}")
-    try:
-        content = BlobStore.from_settings(settings_of(request)).get(row["sha256"])
-    except NotFound as exc:
-        raise _not_found(exc) from None
-    name: str = row["filename"]
-    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return Response(
-        content,
-        media_type=row["content_type"],
-        headers={
-            "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return attachment_download(request, row, store.ATTACHMENT_KIND, order_id, attachment_id)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 from envwatch.alarms.orders import issue_order
 from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.alarms.store import alarm_events_of, get_alarm
+from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
 from envwatch.registry.schema import attachments, devices, outlets
 from envwatch.web.accounts.schema import audit_log
@@ -550,3 +551,20 @@ def _enterprise_of(conn: Connection, device_id: int) -> int:
         .where(d.id == device_id)
     ).scalar_one()
     return found
+
+
+def test_a_file_whose_blob_is_gone_is_the_html_404_page(client: TestClient, alarm_world: AlarmWorld) -> None:
+    """A missing blob is a 404 like a missing attachment: the page, not the API's JSON."""
+    alarm_id = fresh_alarm(alarm_world)
+    login(client, "fs_a")
+    content = b"blob to lose " + str(alarm_id).encode()
+    client.post(
+        f"/alarms/{alarm_id}/attachments",
+        data={"csrf_token": _token(client)},
+        files={"file": ("lost.txt", content, "text/plain")},
+    )
+    with alarm_world.engine.connect() as conn:
+        row = conn.execute(select(attachments).where(attachments.c.owner_id == alarm_id)).mappings().one()
+    BlobStore.from_settings(alarm_world.settings).path_of(row["sha256"]).unlink()
+    got = client.get(f"/alarms/{alarm_id}/attachments/{row['id']}")
+    assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")
