@@ -150,9 +150,10 @@ def raise_alarm(conn: Connection, raised: Raised, now: datetime, *, ack_due_s: f
             if existing is None:
                 raise
     alarm_id, state = existing
-    if _already_holds(get_alarm(conn, alarm_id), raised):
+    current = get_alarm(conn, alarm_id)
+    if _already_holds(current, raised):
         return Outcome(alarm_id, opened=False, known=True)
-    _repeat(conn, alarm_id, state, raised, now)
+    _repeat(conn, current, state, raised, now)
     return Outcome(alarm_id, opened=False)
 
 
@@ -202,8 +203,8 @@ def _insert_alarm(conn: Connection, r: Raised, now: datetime, ack_due_s: float) 
     return int(alarm_id)
 
 
-def _repeat(conn: Connection, alarm_id: int, state: State, r: Raised, now: datetime) -> None:
-    current = get_alarm(conn, alarm_id)
+def _repeat(conn: Connection, current: Mapping[str, Any], state: State, r: Raised, now: datetime) -> None:
+    alarm_id = int(current["id"])
     started = min(current["started_at"], r.started_at)
     ended = r.ended_at
     if ended is not None and current["ended_at"] is not None:
