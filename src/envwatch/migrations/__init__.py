@@ -25,6 +25,11 @@ def target_metadata() -> MetaData:
     from envwatch.monitoring import derived_schema as _derived  # noqa: F401
     from envwatch.monitoring import marks_schema as _marks  # noqa: F401
     from envwatch.monitoring import schema as _monitoring  # noqa: F401
+    from envwatch.operations import faults_schema as _faults  # noqa: F401
+    from envwatch.operations import ledger_schema as _ledger  # noqa: F401
+    from envwatch.operations import records_schema as _records  # noqa: F401
+    from envwatch.operations import staff_schema as _staff  # noqa: F401
+    from envwatch.operations import tickets_schema as _tickets  # noqa: F401
     from envwatch.registry import disclosure_schema as _disclosure  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
     from envwatch.web.accounts import schema as _accounts  # noqa: F401

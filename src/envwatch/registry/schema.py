@@ -66,6 +66,13 @@ outlets = Table(
     Column("permit_number", String(64), nullable=False, default="", comment="排污许可证编号"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column(
+        "service_zone",
+        String(12),
+        nullable=False,
+        server_default="urban",
+        comment="urban 城区 | suburban 郊区 | remote 偏远: decides the O&M on-site clock (CS-4.3.3)",
+    ),
     UniqueConstraint("enterprise_id", "code", name="uq_outlets_enterprise_code"),
 )
 
