@@ -25,6 +25,11 @@ from envwatch.web.api import (
     hours,
     marks,
     notifications,
+    om_faults,
+    om_ledger,
+    om_records,
+    om_staff,
+    om_tickets,
     orders,
     packets,
     rates,
@@ -38,6 +43,12 @@ from envwatch.web.pages import (
     audit_page,
     filings_page,
     inbox_page,
+    om_faults_page,
+    om_ledger_page,
+    om_page,
+    om_records_page,
+    om_staff_page,
+    om_tickets_page,
     orders_page,
     outlets,
     public,
@@ -96,6 +107,11 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         orders.router,
         audit.router,
         notifications.router,
+        om_records.router,
+        om_faults.router,
+        om_tickets.router,
+        om_staff.router,
+        om_ledger.router,
         auth_router,
         users_router,
     ):
@@ -117,5 +133,11 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(orders_page.router)
     app.include_router(audit_page.router)
     app.include_router(inbox_page.router)
+    app.include_router(om_records_page.router)
+    app.include_router(om_page.router)
+    app.include_router(om_faults_page.router)
+    app.include_router(om_tickets_page.router)
+    app.include_router(om_staff_page.router)
+    app.include_router(om_ledger_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -64,7 +64,25 @@ from envwatch.web.api.common import engine_of
 from envwatch.web.auth import CurrentPrincipal, Principal
 
 WriteKind = Literal[
-    "registry", "mark", "mark_review", "filing", "command", "alarm", "order", "order_response", "audit_day"
+    "registry",
+    "mark",
+    "mark_review",
+    "filing",
+    "command",
+    "alarm",
+    "order",
+    "order_response",
+    "audit_day",
+    "field_record",
+    "om_register",
+    "fault",
+    "production_stop",
+    "production_stop_review",
+    "ticket_request",
+    "ticket_service",
+    "staff",
+    "ledger",
+    "self_inspection",
 ]
 
 WRITERS: dict[str, frozenset[str]] = {
@@ -77,6 +95,17 @@ WRITERS: dict[str, frozenset[str]] = {
     "order": frozenset({"admin", "regulator"}),
     "order_response": frozenset({"admin", "enterprise", "operator"}),
     "audit_day": frozenset({"admin", "operator", "auditor"}),
+    # O&M (issue 6)
+    "field_record": frozenset({"admin", "operator", "field_staff"}),
+    "om_register": frozenset({"admin", "operator"}),
+    "fault": frozenset({"admin", "operator", "field_staff"}),
+    "production_stop": frozenset({"admin", "enterprise"}),
+    "production_stop_review": frozenset({"admin", "regulator"}),
+    "ticket_request": frozenset({"admin", "enterprise"}),
+    "ticket_service": frozenset({"admin", "operator", "field_staff"}),
+    "staff": frozenset({"admin", "operator"}),
+    "ledger": frozenset({"admin", "operator", "field_staff"}),
+    "self_inspection": frozenset({"admin", "enterprise", "operator"}),
 }
 _WHAT = {
     "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
@@ -88,6 +117,16 @@ _WHAT = {
     "order": "issue, accept or return supervision orders",
     "order_response": "respond to supervision orders",
     "audit_day": "sign off a day of data",
+    "field_record": "record O&M field work (inspections, calibrations, comparisons, ...)",
+    "om_register": "record operator registrations or reference-material certificates",
+    "fault": "open or update device faults",
+    "production_stop": "report production stops",
+    "production_stop_review": "approve or reject production stops",
+    "ticket_request": "request service, confirm, reject or rate a fix",
+    "ticket_service": "respond to, attend or resolve service tickets",
+    "staff": "manage staff, certificates and trainings",
+    "ledger": "record equipment, spare parts, emergency plans and drills",
+    "self_inspection": "submit quarterly self-inspection reports",
 }
 # Roles whose scope this module knows; any other role (agency included, for now) is refused outright.
 SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor"})

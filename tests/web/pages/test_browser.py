@@ -108,6 +108,7 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
         "概览",
         "报警",
         "电子督办",
+        "运维",
         "排放口",
         "设备",
         "传输率",

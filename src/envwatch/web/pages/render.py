@@ -67,6 +67,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/alarms", N_("Alarms"), DATA_ROLES),
     NavItem("/orders", N_("Supervision orders"), DATA_ROLES),
     NavItem("/audit", N_("Daily audit"), frozenset({"admin", "regulator", "operator", "auditor"})),
+    # O&M (issue 6): one entry; the hub page links the sections (records, faults, tickets, staff, ledger)
+    NavItem("/om", N_("O&M"), DATA_ROLES - {"auditor"}),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from envwatch.cli.common import DataDir, _fail, _logging, _prepare, _run, _settings
+from envwatch.cli.om import om_app
 from envwatch.core.settings import Settings
 
 app = typer.Typer(help="envwatch: pollution-source automatic monitoring platform", no_args_is_help=True)
@@ -34,49 +36,7 @@ users_app = typer.Typer(
 app.add_typer(users_app, name="users")
 alarms_app = typer.Typer(help="alarms (报警): list them, run the alarm loops alone", no_args_is_help=True)
 app.add_typer(alarms_app, name="alarms")
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
-
-
-def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)
-
-
-def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop where it is installed (DESIGN: asyncio + uvloop)."""
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.Runner()
-    with runner, contextlib.suppress(KeyboardInterrupt):
-        runner.run(coro)
-
-
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say what they do at INFO
-
-
-def _prepare(settings: Settings) -> Any:
-    from envwatch.core.db import make_engine
-    from envwatch.migrations import upgrade
-
-    engine = make_engine(settings)
-    upgrade(engine)
-    return engine
+app.add_typer(om_app, name="om")
 
 
 @app.command()

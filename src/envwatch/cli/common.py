@@ -1,0 +1,57 @@
+"""What every ``envwatch`` command shares: settings, errors, the event loop, logging, the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from envwatch.core.settings import Settings
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (DESIGN: asyncio + uvloop)."""
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.Runner()
+    with runner, contextlib.suppress(KeyboardInterrupt):
+        runner.run(coro)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say what they do at INFO
+
+
+def _prepare(settings: Settings) -> Any:
+    from envwatch.core.db import make_engine
+    from envwatch.migrations import upgrade
+
+    engine = make_engine(settings)
+    upgrade(engine)
+    return engine

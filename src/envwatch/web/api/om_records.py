@@ -1,0 +1,7 @@
+"""O&M API (issue 6): field records (运维记录), reference-material certificates and operator registrations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/om", tags=["om-records"])

@@ -1,0 +1,7 @@
+"""O&M API (issue 6): service tickets (服务工单) and satisfaction."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/om", tags=["om-tickets"])
