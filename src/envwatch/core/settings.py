@@ -329,6 +329,42 @@ class Settings(BaseSettings):
         description="CS-4.3.3: an operator's satisfaction rate at least this",
     )
 
+    # --- operations (运维): field records, retention, periodic duties ------------------------------------
+    om_sign_in_max_distance_m: int = Field(
+        default=500,
+        ge=1,
+        description="a field record's GPS sign-in farther than this from the outlet is marked off site [P]",
+    )
+    om_qa_limits: str = Field(
+        default="",
+        description="JSON overriding the calibration drift and comparison criteria "
+        "(operations/data/qa_limits.json; HJ 75-2017 §11, HJ 355-2019 Table 1) [S]",
+    )
+    om_record_retention_years: int = Field(
+        default=3, ge=1, description="SX-18.2: O&M records are kept at least this many years"
+    )
+    om_comparison_retention_years: int = Field(
+        default=5,
+        ge=1,
+        description="SX-18.6: comparison-monitoring records are kept at least this many years",
+    )
+    om_inspection_every_days: int = Field(
+        default=7, ge=1, description="SX-20.3: a device is inspected at least every this many days"
+    )
+    om_certificate_warn_days: int = Field(
+        default=30,
+        ge=0,
+        description="CS-4.5: a staff certificate expiring within this many days is shown [P]",
+    )
+    om_restart_check_within_days: int = Field(
+        default=14, ge=1, description="SX-18.4: after a production stop, the device is checked within this"
+    )
+    om_self_inspection_due_days: int = Field(
+        default=15,
+        ge=0,
+        description="SX-18.7: the quarterly self-inspection report is due this many days after the quarter [P]",
+    )
+
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
     session_cookie_name: str = Field(
         default="envwatch_session", pattern="^[A-Za-z0-9_-]+$", description="name of the session cookie"
