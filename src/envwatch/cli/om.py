@@ -7,6 +7,7 @@ import typer
 from envwatch.cli.om_faults import faults_app
 from envwatch.cli.om_ledger import ledger_app
 from envwatch.cli.om_records import records_app
+from envwatch.cli.om_reports import reports_app
 from envwatch.cli.om_staff import staff_app
 from envwatch.cli.om_tickets import tickets_app
 
@@ -19,3 +20,4 @@ om_app.add_typer(faults_app, name="faults")
 om_app.add_typer(tickets_app, name="tickets")
 om_app.add_typer(staff_app, name="staff")
 om_app.add_typer(ledger_app, name="ledger")
+om_app.add_typer(reports_app, name="reports")

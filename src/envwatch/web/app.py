@@ -28,6 +28,7 @@ from envwatch.web.api import (
     om_faults,
     om_ledger,
     om_records,
+    om_reports,
     om_staff,
     om_tickets,
     orders,
@@ -47,6 +48,7 @@ from envwatch.web.pages import (
     om_ledger_page,
     om_page,
     om_records_page,
+    om_reports_page,
     om_staff_page,
     om_tickets_page,
     orders_page,
@@ -108,6 +110,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         audit.router,
         notifications.router,
         om_records.router,
+        om_reports.router,
         om_faults.router,
         om_tickets.router,
         om_staff.router,
@@ -134,6 +137,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(audit_page.router)
     app.include_router(inbox_page.router)
     app.include_router(om_records_page.router)
+    app.include_router(om_reports_page.router)
     app.include_router(om_page.router)
     app.include_router(om_faults_page.router)
     app.include_router(om_tickets_page.router)

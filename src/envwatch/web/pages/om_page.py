@@ -56,6 +56,14 @@ SECTIONS: tuple[Section, ...] = (
         FIELD_ROLES,
     ),
     Section(
+        "/om/self-inspection",
+        N_("Quarterly self-inspection reports"),
+        N_(
+            "The quarterly self-inspection report of each enterprise, generated from the records as PDF and xlsx, submitted to the regulator, with its due date."
+        ),
+        FIELD_ROLES,
+    ),
+    Section(
         "/om/staff",
         N_("Staff and training"),
         N_("Personnel files, certificates with their expiry, training plans and test results."),

@@ -1,0 +1,7 @@
+"""O&M pages (issue 6): quarterly self-inspection reports (季度自查报告, SX-18.7)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
