@@ -671,7 +671,3 @@ def demo(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )
     _run(_serve(settings, gateway=True, web=True, extra=[simulation], alarms=True))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()
