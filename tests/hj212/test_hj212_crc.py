@@ -1,7 +1,9 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envwatch.hj212 import CrcVariant, crc16, crc16_modbus, crc_hex
-from envwatch.hj212.crc import crc_value, match_crc
+from envwatch.hj212.crc import crc16_bytewise, crc_value, match_crc
 from tests.hj212.hj212_helpers import load_examples
 
 
@@ -57,3 +59,15 @@ def test_match_crc_prefers_standard_and_respects_accepted_set() -> None:
     assert match_crc(data, modbus, everything) is CrcVariant.MODBUS
     swapped = crc_value(CrcVariant.MODBUS_SWAPPED, data)
     assert match_crc(data, swapped, frozenset({CrcVariant.MODBUS_SWAPPED})) is CrcVariant.MODBUS_SWAPPED
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=2100))
+def test_folded_crc_equals_the_bytewise_loop(data: bytes) -> None:
+    assert crc16(data) == crc16_bytewise(data)
+
+
+def test_folded_crc_at_every_length_around_the_fold_boundaries() -> None:
+    for n in range(0, 140):
+        data = bytes((i * 37 + n) & 0xFF for i in range(n))
+        assert crc16(data) == crc16_bytewise(data), n

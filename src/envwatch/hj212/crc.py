@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CrcVariant", "crc16", "crc16_modbus", "crc_hex", "crc_value", "match_crc"]
+__all__ = ["CrcVariant", "crc16", "crc16_bytewise", "crc16_modbus", "crc_hex", "crc_value", "match_crc"]
 
 
 class CrcVariant(enum.Enum):
@@ -50,14 +50,48 @@ def _make_table() -> tuple[int, ...]:
 _TABLE = _make_table()
 
 
-def crc16(data: bytes) -> int:
-    """The HJ 212 CRC of ``data`` (the data segment's bytes). ``crc16(b"123456789") == 0x2F80``."""
+def crc16_bytewise(data: bytes) -> int:
+    """The HJ 212 CRC computed one byte at a time, as Appendix A writes it (the reference for tests)."""
     crc = 0xFFFF
     table = _TABLE
     for byte in data:
         # (crc >> 8) ^ byte, then eight shift/XOR steps == one table lookup of that 8-bit value.
         crc = table[(crc >> 8) ^ byte]
     return crc
+
+
+# Why a faster form exists: only the high byte h of the register survives from one byte to the next,
+# h' = L(h ^ byte) with L(x) = _TABLE[x] >> 8. L is linear over GF(2) and L⁸ is the identity, so after m
+# bytes h = L^m(0xFF) ^ XOR_i L^((m - i) mod 8)(byte_i): the bytes can be XOR-folded by position mod 8
+# with big-integer operations (C speed) and L applied to the eight folded bytes only. The last byte goes
+# through the full 16-bit table as in the loop. Same result for every input (property-tested against
+# crc16_bytewise); about 2× faster on a 300-byte data packet in CPython.
+_STEP = bytes(t >> 8 for t in _TABLE)
+_POWERS: list[bytes] = [bytes(range(256))]
+for _ in range(7):
+    _POWERS.append(bytes(_STEP[x] for x in _POWERS[-1]))
+if bytes(_STEP[x] for x in _POWERS[-1]) != _POWERS[0]:  # pragma: no cover - a property of the table
+    raise AssertionError("L^8 must be the identity for the folded CRC")
+_SHORT = 128  # below this the plain loop is faster (measured: the fold costs about as much as 100 bytes)
+
+
+def crc16(data: bytes) -> int:
+    """The HJ 212 CRC of ``data`` (the data segment's bytes). ``crc16(b"123456789") == 0x2F80``."""
+    m = len(data) - 1
+    if m < _SHORT:
+        return crc16_bytewise(data)
+    folded = int.from_bytes(data[:m], "little")
+    size = (m + 7) & ~7  # bytes, a multiple of 8 so that folding keeps each byte's position mod 8
+    while size > 8:
+        half = ((size >> 1) + 7) & ~7
+        bits = half << 3
+        folded = (folded >> bits) ^ (folded & ((1 << bits) - 1))
+        size = max(half, size - half)
+    powers = _POWERS
+    h = powers[m & 7][0xFF]
+    for j in range(8):
+        h ^= powers[(m - j) & 7][(folded >> (j << 3)) & 0xFF]
+    return _TABLE[h ^ data[m]]
 
 
 def crc16_modbus(data: bytes) -> int:
