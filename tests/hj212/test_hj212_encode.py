@@ -3,6 +3,8 @@
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envwatch.hj212 import (
     Connection,
@@ -22,6 +24,7 @@ from envwatch.hj212 import (
     notify_ack,
     qn_rtn,
 )
+from envwatch.hj212.encode import reply
 from tests.hj212.hj212_helpers import KEY, frame, seg
 
 
@@ -202,3 +205,43 @@ def test_connection_send_auto_encrypts_per_policy() -> None:
     with pytest.raises(ValueError):
         conn.send(OutgoingPacket({**header, "MN": "M17"}, cp, encrypt=True))
     assert Connection().send(OutgoingPacket(header, cp)) == encode(header, cp)
+
+
+_HEADER_TEXT = st.text(alphabet=st.sampled_from("0123456789AbZ;&\r\n=é-"), max_size=30)
+
+
+@settings(max_examples=1500)
+@given(
+    qn=st.none() | _HEADER_TEXT,
+    pw=st.none() | _HEADER_TEXT,
+    mn=st.none() | _HEADER_TEXT,
+    flag=st.none() | st.sampled_from(["4", "5", "9", "1", "255", "x", ""]),
+)
+def test_data_ack_fast_path_is_byte_for_byte_the_generic_reply(
+    qn: str | None, pw: str | None, mn: str | None, flag: str | None
+) -> None:
+    header = {
+        k: v for k, v in (("QN", qn), ("ST", "22"), ("CN", "2011"), ("PW", pw), ("MN", mn)) if v is not None
+    }
+    if flag is not None:
+        header["Flag"] = flag
+    packet = Packet(
+        raw=b"",
+        header=header,
+        cp={},
+        factors={},
+        version=ProtocolVersion.V2017,
+        crc_ok=True,
+        crc_variant=None,
+        encrypted=False,
+        declared_length=0,
+    )
+    try:
+        expected: bytes | type[Exception] = reply(packet, "9014")
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            data_ack(packet)
+    else:
+        assert data_ack(packet) == expected

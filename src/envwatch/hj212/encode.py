@@ -104,7 +104,23 @@ def reply(packet: Packet, cn: str, cp: Mapping[str, str] = EMPTY, *, sm4_key: by
 
 def data_ack(packet: Packet) -> bytes:
     """9014 data response, sent for an upload whose Flag has the A bit (``packet.needs_ack``)."""
+    header = packet.header
+    qn, pw, mn = header.get("QN"), header.get("PW"), header.get("MN")
+    # The gateway sends one per data packet: the common case (QN, PW and MN present, plain values) is
+    # written directly, byte for byte what ``reply`` gives (property-tested); anything else takes
+    # ``reply`` with its checks.
+    if qn is not None and pw is not None and mn is not None and _plain(qn) and _plain(pw) and _plain(mn):
+        segment = f"QN={qn};ST=91;CN=9014;PW={pw};MN={mn};Flag={_reply_flag(packet)};CP=&&&&".encode()
+        if len(segment) <= MAX_LENGTH:
+            return b"##%04d%s%s\r\n" % (len(segment), segment, crc_hex(segment).encode("ascii"))
     return reply(packet, "9014")
+
+
+def _plain(value: str) -> bool:
+    """A header value ``format_segment`` takes as it is (ASCII, no delimiter, no CR/LF)."""
+    return (
+        value.isascii() and ";" not in value and "&&" not in value and "\r" not in value and "\n" not in value
+    )
 
 
 def notify_ack(packet: Packet) -> bytes:
