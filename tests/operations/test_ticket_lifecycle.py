@@ -26,12 +26,17 @@ EXPECTED_MOVES = {
     ("on_site", "resolve"): "resolved",
     ("resolved", "confirm"): "closed",
     ("resolved", "reject"): "on_site",
+    # solved on the phone or through the remote platform: nobody travels (see the module docstring)
+    ("responded", "resolve_remotely"): "remote_fixed",
+    ("remote_fixed", "confirm"): "closed",
+    ("remote_fixed", "reject"): "responded",
 }
 STAYS = {
     "requested": {"comment"},
     "responded": {"comment"},
     "on_site": {"comment"},
     "resolved": {"comment"},
+    "remote_fixed": {"comment"},
     "closed": {"comment", "survey"},
     "cancelled": {"comment"},
 }
@@ -93,6 +98,29 @@ def test_the_happy_path_and_a_rejected_fix() -> None:
     for event in ("respond", "arrive", "resolve", "reject", "resolve", "confirm", "survey"):
         state = next_state(state, event)  # type: ignore[arg-type]
     assert state == "closed"
+
+
+def test_a_remote_fix_closes_without_an_arrival_and_a_rejected_one_needs_somebody_on_site() -> None:
+    state = "requested"
+    for event in ("respond", "resolve_remotely", "confirm", "survey"):
+        state = next_state(state, event)  # type: ignore[arg-type]
+    assert state == "closed"
+    state = "requested"
+    for event in ("respond", "resolve_remotely", "reject", "arrive", "resolve", "confirm"):
+        state = next_state(state, event)  # type: ignore[arg-type]
+    assert state == "closed"
+    # once somebody is on site the fix is an on-site one; a remote fix needs a response first
+    with pytest.raises(InvalidTransition, match="on_site cannot take 'resolve_remotely'"):
+        next_state("on_site", "resolve_remotely")
+    with pytest.raises(InvalidTransition, match="requested cannot take 'resolve_remotely'"):
+        next_state("requested", "resolve_remotely")
+
+
+def test_states_fit_the_projection_and_events_the_journal() -> None:
+    from envwatch.operations.tickets_schema import ticket_events, tickets
+
+    assert max(len(s) for s in TICKET_STATES) <= tickets.c.state.type.length  # type: ignore[attr-defined]
+    assert max(len(e) for e in TICKET_EVENTS) <= ticket_events.c.event.type.length  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

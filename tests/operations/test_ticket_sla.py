@@ -137,6 +137,48 @@ def test_cancelled_requests(cancel: timedelta, zone: str, respond_state: str, on
     assert got["respond"].remaining is None and got["on_site"].remaining is None
 
 
+@pytest.mark.parametrize(
+    ("remote", "zone", "on_site_state"),
+    [
+        (30 * 60 * S, "urban", "not_applicable"),
+        (4 * H, "urban", "not_applicable"),  # at due: nobody was late yet
+        (4 * H + S, "urban", "breached"),
+        (4 * H + S, "suburban", "not_applicable"),
+        (8 * H + S, "remote", "breached"),
+    ],
+)
+def test_a_remote_fix_stops_the_on_site_clock(remote: timedelta, zone: str, on_site_state: str) -> None:
+    got = clocks(("respond", 10 * 60 * S), ("resolve_remotely", remote), zone=zone)
+    assert got["respond"].state == "met"
+    assert (got["on_site"].state, got["on_site"].stopped_at, got["on_site"].remaining) == (
+        on_site_state,
+        T0 + remote,
+        None,
+    )
+    closed = clocks(("respond", 10 * 60 * S), ("resolve_remotely", remote), ("confirm", 9 * H), zone=zone)
+    assert closed["on_site"].state == on_site_state
+
+
+@pytest.mark.parametrize(
+    ("now", "state", "remaining"), [(3 * H, "running", H), (4 * H, "running", 0 * H), (5 * H, "overdue", -H)]
+)
+def test_a_rejected_remote_fix_lets_the_on_site_clock_run_again(
+    now: timedelta, state: str, remaining: timedelta
+) -> None:
+    got = clocks(("respond", 5 * 60 * S), ("resolve_remotely", H), ("reject", 2 * H), now=now)["on_site"]
+    assert (got.state, got.stopped_at, got.remaining) == (state, None, remaining)
+
+
+def test_an_arrival_after_a_rejected_remote_fix_is_what_counts() -> None:
+    events = (("respond", 5 * 60 * S), ("resolve_remotely", H), ("reject", 2 * H))
+    assert clocks(*events, ("arrive", 3 * H))["on_site"].state == "met"
+    late = clocks(*events, ("arrive", 5 * H))["on_site"]
+    assert (late.state, late.stopped_at) == ("breached", T0 + 5 * H)
+    # a second remote fix after the due time does not make the clock not applicable again
+    again = clocks(*events, ("resolve_remotely", 4 * H + S))["on_site"]
+    assert (again.state, again.stopped_at) == ("breached", T0 + 4 * H + S)
+
+
 def test_rules_come_from_the_caller() -> None:
     rules = SlaRules(respond_within=30 * 60 * S, on_site_urban=2 * H)
     history = [("requested", T0), ("respond", T0 + 40 * 60 * S), ("arrive", T0 + 3 * H)]
@@ -201,6 +243,8 @@ def test_naive_now_and_unknown_zone_are_refused() -> None:
         [("requested", T0), ("arrive", T0 + H)],  # an arrival nobody responded to
         [("requested", T0), ("respond", T0 + S), ("cancel", T0 + H)],  # cancel after the response
         [("requested", T0), ("survey", T0 + H)],  # a survey before the close
+        [("requested", T0), ("resolve_remotely", T0 + H)],  # a remote fix nobody responded to
+        [("requested", T0), ("respond", T0 + S), ("arrive", T0 + H), ("resolve_remotely", T0 + 2 * H)],
     ],
 )
 def test_histories_the_lifecycle_forbids(history: list[tuple[str, datetime]]) -> None:
@@ -216,12 +260,14 @@ seconds = st.integers(min_value=0, max_value=20 * 3600)
     offsets=st.lists(seconds, min_size=3, max_size=3).map(sorted),
     stops=st.integers(min_value=0, max_value=3),
     cancelled=st.booleans(),
+    remote=st.booleans(),
     later=seconds,
 )
 def test_random_histories_never_raise_and_met_means_stopped_by_due(
-    zone: str, offsets: list[int], stops: int, cancelled: bool, later: int
+    zone: str, offsets: list[int], stops: int, cancelled: bool, remote: bool, later: int
 ) -> None:
-    names = ["cancel"] if cancelled else ["respond", "arrive", "resolve"][:stops]
+    path = ["respond", "resolve_remotely", "confirm"] if remote else ["respond", "arrive", "resolve"]
+    names = ["cancel"] if cancelled else path[:stops]
     history = [("requested", T0)] + [(n, T0 + o * S) for n, o in zip(names, offsets, strict=False)]
     now = history[-1][1] + later * S
     for clock in ticket_clocks(history, zone, now):  # type: ignore[arg-type]
@@ -232,7 +278,9 @@ def test_random_histories_never_raise_and_met_means_stopped_by_due(
         if clock.state == "running":
             assert clock.remaining is not None and clock.remaining >= timedelta(0)
         if clock.state == "not_applicable":
-            assert cancelled and clock.stopped_at is not None and clock.stopped_at <= clock.due_at
+            stopped_by = "cancel" if cancelled else "resolve_remotely"
+            assert clock.name == "on_site" or cancelled
+            assert clock.stopped_at == dict(history)[stopped_by] and clock.stopped_at <= clock.due_at
 
 
 # --- satisfaction (满意度) --------------------------------------------------------------------------

@@ -29,6 +29,30 @@ from envwatch.ingest.store import InboundFrame, PacketData
 from envwatch.ingest.writer import Writer
 from envwatch.monitoring.marks_schema import marks
 from envwatch.monitoring.marks_store import add_mark_attachment
+from envwatch.operations.faults_schema import (
+    fault_events,
+    faults,
+    manual_results,
+    production_stop_events,
+    production_stops,
+)
+from envwatch.operations.ledger_schema import (
+    drills,
+    emergency_plans,
+    equipment,
+    equipment_events,
+    self_inspection_reports,
+    spare_part_moves,
+    spare_parts,
+)
+from envwatch.operations.records_schema import (
+    field_record_materials,
+    field_records,
+    operator_registrations,
+    reference_materials,
+)
+from envwatch.operations.staff_schema import staff, staff_certificates, training_results, trainings
+from envwatch.operations.tickets_schema import ticket_events, tickets
 from envwatch.registry.models import credit_code_check_char
 from envwatch.registry.schema import (
     attachments,
@@ -42,6 +66,7 @@ from envwatch.registry.schema import (
     outlets,
 )
 from envwatch.registry.store import import_devices, load_devices
+from envwatch.reports.quarters import last_finished
 from envwatch.web.app import create_app
 from envwatch.web.auth import Principal, authenticate
 from tests.helpers import device_row
@@ -49,6 +74,7 @@ from tests.helpers import device_row
 MN_A = "010000A8900016F0001A0001"
 MN_B = "010000A8900016F0001B0001"
 TODAY = to_china(utcnow()).date()
+LAST_QUARTER = {"year": last_finished(utcnow()).year, "quarter": last_finished(utcnow()).quarter}
 
 
 def credit_code(n: int) -> str:
@@ -83,6 +109,21 @@ class Tenant:
     order_id: int = 0
     order_attachment_id: int = 0
     inbox_scope: str = ""  # how the enterprise's in-app notifications are addressed
+    staff_id: int = 0  # a member of the operator's staff (O&M staff files)
+    training_id: int = 0  # a held training of the operator
+    equipment_id: int = 0  # the operator's equipment file (一机一档), verification due in 10 days
+    part_id: int = 0  # a spare part of the operator
+    plan_id: int = 0  # an emergency plan of the operator
+    drill_id: int = 0  # a drill under that plan, with an attachment
+    drill_attachment_id: int = 0
+    fault_id: int = 0  # an open fault of the device (故障)
+    stop_id: int = 0  # a production stop report of the outlet (停产), submitted
+    report_id: int = 0  # the enterprise's quarterly self-inspection report (季度自查报告), last quarter
+    ticket_id: int = 0  # a service request of the enterprise (服务工单), to its operator
+    record_id: int = 0  # a field record (运维记录) of the device by the operator, with a photo
+    record_attachment_id: int = 0
+    material_id: int = 0  # a reference-material certificate of the operator
+    registration_id: int = 0  # the operator's registration (报备) in its tenant's city
 
 
 @dataclass
@@ -253,8 +294,98 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
                 ),
                 201,
             )["id"]
+            om = "/api/v1/om"
+            t.staff_id = ok(
+                c.post(
+                    f"{om}/staff",
+                    json={
+                        "operator_id": t.operator_id,
+                        "name": f"员工{side}",
+                        "position": "sampler",
+                        "phone": "123",
+                    },
+                ),
+                201,
+            )["id"]
+            training = {
+                "operator_id": t.operator_id,
+                "kind": "quarterly",
+                "title": f"培训{side}",
+                "pass_score": 60,
+            }
+            plan = ok(c.post(f"{om}/trainings", json=training | {"planned_on": TODAY.isoformat()}), 201)
+            t.training_id = ok(
+                c.post(f"{om}/trainings/{plan['id']}/held", json={"held_on": TODAY.isoformat()}), 201
+            )["id"]
+            _ledger_of(c, t, side)
+            _faults_of(c, t)
+            _self_inspection_of(c, t)
+            ticket = {"outlet_id": t.outlet_id, "subject": f"报修{side}", "description": "数据异常"}
+            t.ticket_id = ok(c.post("/api/v1/om/tickets", json=ticket), 201)["id"]
+            _records_of(c, t, sqlite_engine)
         yield w
     app.dependency_overrides.clear()
+
+
+def _ledger_of(c: TestClient, t: Tenant, side: str) -> None:
+    """The tenant operator's ledger (issue 6): an equipment file, a spare part, a plan, a drill with a file."""
+    om = "/api/v1/om"
+    item = {"operator_id": t.operator_id, "kind": "analyser", "name": f"分析仪{side}", "model": "M"}
+    item |= {"serial": f"S-{side}", "purchased_on": (TODAY - timedelta(days=30)).isoformat()}
+    t.equipment_id = ok(c.post(f"{om}/equipment", json=item), 201)["id"]
+    verified = {"event": "verified", "on": TODAY.isoformat()}
+    verified["next_due"] = (TODAY + timedelta(days=10)).isoformat()
+    ok(c.post(f"{om}/equipment/{t.equipment_id}/events", json=verified))
+    part = {"operator_id": t.operator_id, "name": f"泵{side}", "model": "P", "unit": "个", "min_stock": 1}
+    t.part_id = ok(c.post(f"{om}/spare-parts", json=part), 201)["id"]
+    plan = {"operator_id": t.operator_id, "event_type": "power_outage", "title": f"停电预案{side}"}
+    plan |= {"version": "V1", "effective_on": "2020-01-01", "body": "启用UPS"}
+    t.plan_id = ok(c.post(f"{om}/emergency-plans", json=plan), 201)["id"]
+    drill = {"plan_id": t.plan_id, "held_on": TODAY.isoformat(), "participants": 3, "summary": "演练"}
+    t.drill_id = ok(c.post(f"{om}/drills", json=drill), 201)["id"]
+    sheet = {"file": ("签到表.txt", b"sign-in", "text/plain")}
+    t.drill_attachment_id = ok(c.post(f"{om}/drills/{t.drill_id}/attachments", files=sheet), 201)["id"]
+
+
+def _faults_of(c: TestClient, t: Tenant) -> None:
+    """The tenant's fault (since yesterday, the whole device) and production stop report (from tomorrow)."""
+    fault = {"mn": t.mn, "started_at": local(TODAY - timedelta(days=1), 8), "description": f"故障{t.mn[-4:]}"}
+    t.fault_id = ok(c.post("/api/v1/om/faults", json=fault), 201)["id"]
+    stop = {"outlet_id": t.outlet_id, "start_at": local(TODAY + timedelta(days=2)), "reason": "检修"}
+    stop |= {"end_at": local(TODAY + timedelta(days=3))}
+    t.stop_id = ok(c.post("/api/v1/om/stops", json=stop), 201)["id"]
+
+
+def _self_inspection_of(c: TestClient, t: Tenant) -> None:
+    """The enterprise's self-inspection report of the last finished quarter, submitted (SX-18.7)."""
+    body = {"enterprise_id": t.enterprise_id, **LAST_QUARTER}
+    t.report_id = ok(c.post("/api/v1/om/self-inspection", json=body), 201)["id"]
+
+
+def _records_of(c: TestClient, t: Tenant, engine: Engine) -> None:
+    """The operator's certified person, material and registration, and a field record with a photo."""
+    from tests.operations.records_world import add_staff
+
+    with engine.begin() as conn:
+        person = add_staff(
+            conn, t.operator_id, "记录员", valid=(TODAY - timedelta(days=30), TODAY + timedelta(days=30))
+        )
+    om = "/api/v1/om"
+    material = {
+        "operator_id": t.operator_id,
+        "kind": "gas",
+        "name": "SO2",
+        "certificate_no": f"G-{t.mn[-4:]}",
+    }
+    t.material_id = ok(c.post(f"{om}/materials", json=material | {"valid_until": "2099-12-31"}), 201)["id"]
+    city = {"region_code": t.region[:4] + "00", "bureau": "局", "reference_no": f"R-{t.mn[-4:]}"}
+    registration = {"operator_id": t.operator_id, "registered_on": "2020-01-01", **city}
+    t.registration_id = ok(c.post(f"{om}/registrations", json=registration), 201)["id"]
+    record = {"mn": t.mn, "kind": "inspection", "performed_at": to_china(utcnow()).isoformat()}
+    record |= {"staff_id": person, "payload": {"items": [{"item": "巡检", "ok": True}]}}
+    t.record_id = ok(c.post(f"{om}/records", json=record), 201)["id"]
+    photo = {"file": ("现场.jpg", b"jpg", "image/jpeg")}
+    t.record_attachment_id = ok(c.post(f"{om}/records/{t.record_id}/attachments", files=photo), 201)["id"]
 
 
 # ---- the route table --------------------------------------------------------------------------------
@@ -336,6 +467,76 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/notifications/targets"): "forbidden",
     ("POST", "/api/v1/notifications/targets"): "forbidden",
     ("POST", "/api/v1/notifications/targets/{target_id}/deactivate"): "forbidden",
+    # O&M staff and trainings: the lists name the operator (``OM_STAFF_LISTS``), so they are "hidden" too
+    ("GET", "/api/v1/om/staff"): "hidden",
+    ("POST", "/api/v1/om/staff"): "hidden",
+    ("GET", "/api/v1/om/staff/certificates/expiring"): "hidden",
+    ("GET", "/api/v1/om/staff/{staff_id}"): "hidden",
+    ("PATCH", "/api/v1/om/staff/{staff_id}"): "hidden",
+    ("POST", "/api/v1/om/staff/{staff_id}/certificates"): "hidden",
+    ("GET", "/api/v1/om/trainings"): "hidden",
+    ("POST", "/api/v1/om/trainings"): "hidden",
+    ("GET", "/api/v1/om/trainings/quarterly"): "hidden",
+    ("GET", "/api/v1/om/trainings/sampling-label"): "hidden",
+    ("GET", "/api/v1/om/trainings/{training_id}"): "hidden",
+    ("POST", "/api/v1/om/trainings/{training_id}/held"): "hidden",
+    ("POST", "/api/v1/om/trainings/{training_id}/results"): "hidden",
+    # O&M ledger (一机一档, spare parts, emergency plans and drills)
+    ("GET", "/api/v1/om/equipment"): "list",
+    ("POST", "/api/v1/om/equipment"): "hidden",
+    ("GET", "/api/v1/om/equipment/verification-due"): "list",
+    ("GET", "/api/v1/om/equipment/{equipment_id}"): "hidden",
+    ("POST", "/api/v1/om/equipment/{equipment_id}/events"): "hidden",
+    ("GET", "/api/v1/om/spare-parts"): "list",
+    ("POST", "/api/v1/om/spare-parts"): "hidden",
+    ("GET", "/api/v1/om/spare-parts/{part_id}"): "hidden",
+    ("POST", "/api/v1/om/spare-parts/{part_id}/moves"): "hidden",
+    ("GET", "/api/v1/om/emergency-plans"): "list",
+    ("POST", "/api/v1/om/emergency-plans"): "hidden",
+    ("GET", "/api/v1/om/drills"): "list",
+    ("POST", "/api/v1/om/drills"): "hidden",
+    ("GET", "/api/v1/om/drills/status"): "hidden",
+    ("GET", "/api/v1/om/drills/{drill_id}"): "hidden",
+    ("GET", "/api/v1/om/drills/{drill_id}/attachments/{attachment_id}"): "hidden",
+    ("POST", "/api/v1/om/drills/{drill_id}/attachments"): "hidden",
+    # O&M faults (故障) and production stops (停产)
+    ("GET", "/api/v1/om/faults"): "list",
+    ("POST", "/api/v1/om/faults"): "hidden",
+    ("GET", "/api/v1/om/faults/{fault_id}"): "hidden",
+    ("POST", "/api/v1/om/faults/{fault_id}/events"): "hidden",
+    ("POST", "/api/v1/om/faults/{fault_id}/manual-results"): "hidden",
+    ("GET", "/api/v1/om/stops"): "list",
+    ("POST", "/api/v1/om/stops"): "hidden",
+    ("GET", "/api/v1/om/stops/{stop_id}"): "hidden",
+    ("POST", "/api/v1/om/stops/{stop_id}/decision"): "hidden",
+    ("POST", "/api/v1/om/stops/{stop_id}/withdraw"): "hidden",
+    ("POST", "/api/v1/om/stops/{stop_id}/restart"): "hidden",
+    ("GET", "/api/v1/om/self-inspection"): "list",
+    ("POST", "/api/v1/om/self-inspection"): "hidden",
+    ("GET", "/api/v1/om/self-inspection/preview.pdf"): "hidden",
+    ("GET", "/api/v1/om/self-inspection/preview.xlsx"): "hidden",
+    ("GET", "/api/v1/om/self-inspection/{report_id}"): "hidden",
+    ("GET", "/api/v1/om/self-inspection/{report_id}/pdf"): "hidden",
+    ("GET", "/api/v1/om/self-inspection/{report_id}/xlsx"): "hidden",
+    # O&M service tickets (服务工单)
+    ("GET", "/api/v1/om/tickets"): "list",
+    ("POST", "/api/v1/om/tickets"): "hidden",
+    ("GET", "/api/v1/om/tickets/satisfaction"): "hidden",
+    ("GET", "/api/v1/om/tickets/{ticket_id}"): "hidden",
+    ("POST", "/api/v1/om/tickets/{ticket_id}/events"): "hidden",
+    # O&M field records (运维记录), reference materials (标准物质), registrations (报备)
+    ("GET", "/api/v1/om/records"): "list",
+    ("POST", "/api/v1/om/records"): "hidden",
+    ("GET", "/api/v1/om/records/due"): "list",
+    ("GET", "/api/v1/om/records/{record_id}"): "hidden",
+    ("POST", "/api/v1/om/records/{record_id}/corrections"): "hidden",
+    ("POST", "/api/v1/om/records/{record_id}/attachments"): "hidden",
+    ("GET", "/api/v1/om/records/{record_id}/attachments/{attachment_id}"): "hidden",
+    ("GET", "/api/v1/om/materials"): "list",
+    ("POST", "/api/v1/om/materials"): "hidden",
+    ("GET", "/api/v1/om/registrations"): "list",
+    ("POST", "/api/v1/om/registrations"): "hidden",
+    ("POST", "/api/v1/om/registrations/{registration_id}/withdraw"): "hidden",
 }
 
 # path parameters, filled with the other tenant's objects
@@ -350,6 +551,17 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "command_id": lambda t, _path: t.command_id,
     "alarm_id": lambda t, _path: t.alarm_id,
     "order_id": lambda t, _path: t.order_id,
+    "staff_id": lambda t, _path: t.staff_id,
+    "training_id": lambda t, _path: t.training_id,
+    "equipment_id": lambda t, _path: t.equipment_id,
+    "part_id": lambda t, _path: t.part_id,
+    "drill_id": lambda t, _path: t.drill_id,
+    "fault_id": lambda t, _path: t.fault_id,
+    "stop_id": lambda t, _path: t.stop_id,
+    "report_id": lambda t, _path: t.report_id,
+    "ticket_id": lambda t, _path: t.ticket_id,
+    "record_id": lambda t, _path: t.record_id,
+    "registration_id": lambda t, _path: t.registration_id,
     "day": lambda _t, _path: (TODAY - timedelta(days=1)).isoformat(),
     "target_id": lambda _t, _path: 1,
     "attachment_id": lambda t, path: (
@@ -359,6 +571,10 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
         if "/alarms/" in path
         else t.order_attachment_id
         if "/orders/" in path
+        else t.drill_attachment_id
+        if "/drills/" in path
+        else t.record_attachment_id
+        if "/om/records/" in path
         else t.filing_attachment_id
     ),
 }
@@ -375,6 +591,19 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/alarms": ("mn", "mn"),
     "/api/v1/orders": ("enterprise_id", "enterprise_id"),
     "/api/v1/notifications/inbox": ("recipient", "inbox_scope"),
+    "/api/v1/om/equipment": ("operator_id", "operator_id"),
+    "/api/v1/om/equipment/verification-due": ("operator_id", "operator_id"),
+    "/api/v1/om/spare-parts": ("operator_id", "operator_id"),
+    "/api/v1/om/emergency-plans": ("operator_id", "operator_id"),
+    "/api/v1/om/drills": ("operator_id", "operator_id"),
+    "/api/v1/om/faults": ("mn", "mn"),
+    "/api/v1/om/stops": ("enterprise_id", "enterprise_id"),
+    "/api/v1/om/self-inspection": ("enterprise_id", "enterprise_id"),
+    "/api/v1/om/tickets": ("enterprise_id", "enterprise_id"),
+    "/api/v1/om/records": ("mn", "mn"),
+    "/api/v1/om/records/due": ("mn", "mn"),
+    "/api/v1/om/materials": ("operator_id", "operator_id"),
+    "/api/v1/om/registrations": ("operator_id", "operator_id"),
 }
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
@@ -457,8 +686,87 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
             "note": "x",
         },
         "/api/v1/notifications/targets": {"channel": "email", "address": "a@b.cn", "region_code": "33"},
+        "/api/v1/om/staff": {
+            "operator_id": other.operator_id,
+            "name": "新员工",
+            "position": "sampler",
+            "phone": "123",
+        },
+        "/api/v1/om/staff/{staff_id}": {"name": "改名"},
+        "/api/v1/om/staff/{staff_id}/certificates": {
+            "kind": "上岗证",
+            "number": "N-1",
+            "issuer": "协会",
+            "issued_on": TODAY.isoformat(),
+            "valid_until": (TODAY + timedelta(days=365)).isoformat(),
+        },
+        "/api/v1/om/trainings": {
+            "operator_id": other.operator_id,
+            "kind": "quarterly",
+            "title": "t",
+            "planned_on": TODAY.isoformat(),
+            "pass_score": 60,
+        },
+        "/api/v1/om/trainings/{training_id}/held": {"held_on": TODAY.isoformat()},
+        "/api/v1/om/trainings/{training_id}/results": {
+            "staff_id": other.staff_id,
+            "score": "90",
+            "tested_on": TODAY.isoformat(),
+        },
+        "/api/v1/om/equipment": {
+            "operator_id": other.operator_id,
+            "kind": "tool",
+            "name": "x",
+            "model": "m",
+            "serial": "s-new",
+            "purchased_on": TODAY.isoformat(),
+        },
+        "/api/v1/om/equipment/{equipment_id}/events": {"event": "maintained", "on": TODAY.isoformat()},
+        "/api/v1/om/spare-parts": {"operator_id": other.operator_id, "name": "x", "model": "m", "unit": "个"},
+        "/api/v1/om/spare-parts/{part_id}/moves": {"quantity": 1, "reason": "x"},
+        "/api/v1/om/emergency-plans": {
+            "operator_id": other.operator_id,
+            "event_type": "other",
+            "title": "t",
+            "version": "V9",
+            "effective_on": TODAY.isoformat(),
+            "body": "b",
+        },
+        "/api/v1/om/drills": {
+            "plan_id": other.plan_id,
+            "held_on": TODAY.isoformat(),
+            "participants": 1,
+            "summary": "x",
+        },
+        "/api/v1/om/faults": {"mn": other.mn, "started_at": local(TODAY), "description": "x"},
+        "/api/v1/om/faults/{fault_id}/events": {"event": "commented", "comment": "x"},
+        "/api/v1/om/faults/{fault_id}/manual-results": [
+            {"factor": "a21026", "sampled_at": local(TODAY), "value": "1", "unit": "mg/m3"}
+            | {"agency": "x", "report_no": "x"}
+        ],
+        "/api/v1/om/stops": {"outlet_id": other.outlet_id, "reason": "x"}
+        | {"start_at": local(TODAY + timedelta(days=5)), "end_at": local(TODAY + timedelta(days=6))},
+        "/api/v1/om/stops/{stop_id}/decision": {"approve": True},
+        "/api/v1/om/stops/{stop_id}/withdraw": {"comment": "x"},
+        "/api/v1/om/stops/{stop_id}/restart": {},
+        "/api/v1/om/self-inspection": {"enterprise_id": other.enterprise_id, **LAST_QUARTER},
+        "/api/v1/om/tickets": {"outlet_id": other.outlet_id, "subject": "s", "description": "d"},
+        "/api/v1/om/tickets/{ticket_id}/events": {"event": "comment", "comment": "x"},
+        "/api/v1/om/records": OM_RECORD | {"mn": other.mn},
+        "/api/v1/om/records/{record_id}/corrections": OM_RECORD | {"mn": other.mn, "note": "x"},
+        "/api/v1/om/materials": {"operator_id": other.operator_id, "kind": "gas", "name": "x"}
+        | {"certificate_no": "x", "valid_until": "2099-12-31"},
+        "/api/v1/om/registrations": {"operator_id": other.operator_id, "region_code": other.region[:4] + "00"}
+        | {"bureau": "x", "reference_no": "x", "registered_on": TODAY.isoformat()},
     }
     return bodies.get(path, {})
+
+
+OM_RECORD = {
+    "kind": "inspection",
+    "performed_at": local(TODAY),
+    "payload": {"items": [{"item": "x", "ok": True}]},
+}
 
 
 def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
@@ -468,17 +776,39 @@ def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
     assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
     if path.endswith("/attachments") and method == "POST":
         files = {"file": ("x.txt", b"x", "text/plain")}
-        if path.startswith(("/api/v1/marks", "/api/v1/alarms", "/api/v1/orders")):
+        multipart = (
+            "/api/v1/marks",
+            "/api/v1/alarms",
+            "/api/v1/orders",
+            "/api/v1/om/drills",
+            "/api/v1/om/records",
+        )
+        if path.startswith(multipart):
             return client.post(route, files=files)
         return client.post(route, params={"filename": "x.txt"}, content=b"x")
     body = body_for(method, path, other)
     kwargs: dict[str, Any] = {"params": query_for(path)}
     if path.startswith("/api/v1/audit") and method == "GET":
         kwargs["params"] = {**kwargs["params"], "operator_id": other.operator_id}
+    if path in OM_STAFF_LISTS | {"/api/v1/om/drills/status"} and method == "GET":
+        kwargs["params"] = {**kwargs["params"], "operator_id": other.operator_id}
+    if path.startswith("/api/v1/om/self-inspection/preview"):
+        kwargs["params"] = {**kwargs["params"], "enterprise_id": other.enterprise_id, **LAST_QUARTER}
+    if path == "/api/v1/om/tickets/satisfaction":
+        kwargs["params"] = {"operator_id": other.operator_id}
     if method != "GET":
         kwargs["json"] = body
     return client.request(method, route, **kwargs)
 
+
+# O&M staff lists and coverage tables: asked for the other tenant's operator (one's own is the default)
+OM_STAFF_LISTS = {
+    "/api/v1/om/staff",
+    "/api/v1/om/staff/certificates/expiring",
+    "/api/v1/om/trainings",
+    "/api/v1/om/trainings/quarterly",
+    "/api/v1/om/trainings/sampling-label",
+}
 
 # Accounts (login, users, tokens) hold no tenant data and are tested with web.accounts (admin or self).
 ACCOUNT_PREFIXES = ("/api/v1/auth", "/api/v1/users")
@@ -516,6 +846,28 @@ TABLES = (
     order_events,
     audit_days,
     notifications,
+    staff,
+    staff_certificates,
+    trainings,
+    training_results,
+    equipment,
+    equipment_events,
+    spare_parts,
+    spare_part_moves,
+    emergency_plans,
+    drills,
+    faults,
+    fault_events,
+    manual_results,
+    production_stops,
+    self_inspection_reports,
+    production_stop_events,
+    tickets,
+    ticket_events,
+    field_records,
+    field_record_materials,
+    reference_materials,
+    operator_registrations,
 )
 
 

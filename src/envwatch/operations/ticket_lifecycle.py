@@ -11,6 +11,12 @@ problem (处理完成) and the enterprise **confirms** (企业确认) — only t
   means "work under way" (处理中), not "the engineer is standing there now". It is the same request, so the
   SLA clocks are not restarted: they count the first response and the first arrival (see ``ticket_sla``).
   A new fault is a new ticket.
+- ``resolve_remotely`` (远程解决): many calls are questions about data or settings (数据咨询, 运维求助) that the
+  operator answers on the phone or fixes through the remote platform; nobody needs to travel. After the
+  response the operator may record such a fix instead of an arrival; the ticket is ``remote_fixed`` and waits
+  for the enterprise like a fix on site. The enterprise confirms (closed: the on-site clock did not apply) or
+  rejects: then somebody must come, and the ticket is back at ``responded`` with the on-site clock running
+  from the request as before (``ticket_sla``).
 - ``cancel`` (撤销): the requester withdraws the request, only before anybody responded; once the operator
   owns it the ticket runs to a confirmed close, so an answered call is never dropped silently.
 - ``survey`` (满意度回访): the satisfaction survey is a fact recorded on a ``closed`` ticket, not a state: the
@@ -27,12 +33,13 @@ from typing import Final, Literal
 
 from envwatch.core.errors import Conflict
 
-TicketState = Literal["requested", "responded", "on_site", "resolved", "closed", "cancelled"]
+TicketState = Literal["requested", "responded", "on_site", "resolved", "remote_fixed", "closed", "cancelled"]
 TicketEvent = Literal[
     "requested",
     "respond",
     "arrive",
     "resolve",
+    "resolve_remotely",
     "reject",
     "confirm",
     "cancel",
@@ -45,6 +52,7 @@ TICKET_STATES: Final[tuple[TicketState, ...]] = (
     "responded",
     "on_site",
     "resolved",
+    "remote_fixed",
     "closed",
     "cancelled",
 )
@@ -53,6 +61,7 @@ TICKET_EVENTS: Final[tuple[TicketEvent, ...]] = (
     "respond",
     "arrive",
     "resolve",
+    "resolve_remotely",
     "reject",
     "confirm",
     "cancel",
@@ -68,6 +77,7 @@ TICKET_TRANSITIONS: Final[dict[TicketState, dict[TicketEvent, TicketState]]] = {
     },
     "responded": {
         "arrive": "on_site",
+        "resolve_remotely": "remote_fixed",
         "comment": "responded",
     },
     "on_site": {
@@ -78,6 +88,11 @@ TICKET_TRANSITIONS: Final[dict[TicketState, dict[TicketEvent, TicketState]]] = {
         "confirm": "closed",
         "reject": "on_site",
         "comment": "resolved",
+    },
+    "remote_fixed": {
+        "confirm": "closed",
+        "reject": "responded",  # not solved remotely after all: somebody must come
+        "comment": "remote_fixed",
     },
     "closed": {
         "survey": "closed",
@@ -90,7 +105,9 @@ TICKET_TRANSITIONS: Final[dict[TicketState, dict[TicketEvent, TicketState]]] = {
 ENTERPRISE_EVENTS: Final[frozenset[TicketEvent]] = frozenset(
     {"requested", "cancel", "reject", "confirm", "survey", "comment"}
 )
-OPERATOR_EVENTS: Final[frozenset[TicketEvent]] = frozenset({"respond", "arrive", "resolve", "comment"})
+OPERATOR_EVENTS: Final[frozenset[TicketEvent]] = frozenset(
+    {"respond", "arrive", "resolve", "resolve_remotely", "comment"}
+)
 
 
 class InvalidTransition(Conflict):

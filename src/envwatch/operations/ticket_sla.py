@@ -16,6 +16,12 @@ the zone of the enterprise's outlet; satisfaction surveys ≥ 85 %.
   never stopped is ``running`` up to and including ``due_at`` and ``overdue`` after it.
 - **Cancelled requests.** A request cancelled at or before a clock's due time is ``not_applicable`` for that
   clock; cancelled after it, the clock was already blown: ``breached`` (stopped at the cancellation).
+- **Solved remotely (远程解决).** A standing remote fix (``resolve_remotely`` not rejected since) stops the
+  on-site clock the same way: ``not_applicable`` when it came at or before the on-site due time (nobody had to
+  come, nobody was late), ``breached`` when it came after it (the enterprise waited past the limit either
+  way). A rejected remote fix is forgotten: the on-site clock runs again from the request until an arrival,
+  so a rejection after the due time leaves it ``overdue``. The response clock is unaffected (a remote fix
+  comes after the response).
 
 The events are replayed through the lifecycle table, so a history the lifecycle forbids (an arrival before
 any response, a cancel after the response) raises :class:`~.ticket_lifecycle.InvalidTransition`; a history
@@ -125,7 +131,7 @@ def ticket_clocks(
     """The response and on-site clocks of one ticket from its recorded events, in time order."""
     rules = rules or SlaRules()
     _require_aware(now, "now")
-    requested_at, first, cancelled_at = _replay(events, now)
+    requested_at, first, cancelled_at, remote_at = _replay(events, now)
     clocks: list[SlaClock] = []
     for clock in CLOCKS:
         due_at = requested_at + rules.limit(clock, zone)
@@ -136,6 +142,9 @@ def ticket_clocks(
         elif cancelled_at is not None:
             stopped_at = cancelled_at
             state = "not_applicable" if cancelled_at <= due_at else "breached"
+        elif clock == "on_site" and remote_at is not None:
+            stopped_at = remote_at
+            state = "not_applicable" if remote_at <= due_at else "breached"
         else:
             state = "running" if now <= due_at else "overdue"
         remaining = due_at - now if state in ("running", "overdue") else None
@@ -145,13 +154,15 @@ def ticket_clocks(
 
 def _replay(
     events: Sequence[tuple[str, datetime]], now: datetime
-) -> tuple[datetime, dict[TicketEvent, datetime], datetime | None]:
-    """Check the history and return (request time, first time of each event, cancellation time)."""
+) -> tuple[datetime, dict[TicketEvent, datetime], datetime | None, datetime | None]:
+    """Check the history and return (request time, first time of each event, cancellation time, time of
+    the remote fix that stands: the last ``resolve_remotely`` not rejected since)."""
     if not events:
         raise ValueError("a ticket has no events: the first must be 'requested'")
     first: dict[TicketEvent, datetime] = {}
     state: TicketState = "requested"
     previous: datetime | None = None
+    remote_at: datetime | None = None
     for index, (name, at) in enumerate(events):
         if name not in TICKET_EVENTS:
             raise ValueError(f"event #{index} '{name}' is not a ticket event ({', '.join(TICKET_EVENTS)})")
@@ -170,10 +181,14 @@ def _replay(
         if at > now:
             raise ValueError(f"event #{index} '{name}' at {at.isoformat()} is after now ({now.isoformat()})")
         if index > 0:
-            state = next_state(state, event)  # InvalidTransition when the lifecycle forbids it
+            before, state = state, next_state(state, event)  # InvalidTransition when the lifecycle forbids it
+            if event == "resolve_remotely":
+                remote_at = at
+            elif event == "reject" and before == "remote_fixed":
+                remote_at = None
         first.setdefault(event, at)
         previous = at
-    return first["requested"], first, first.get("cancel")
+    return first["requested"], first, first.get("cancel"), remote_at
 
 
 def _require_aware(at: datetime, what: str) -> None:

@@ -16,7 +16,7 @@ from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import InvalidInput
 from envwatch.registry.schema import attachments
 
-OWNER_KINDS = ("filing", "mark", "alarm", "order")
+OWNER_KINDS = ("filing", "mark", "alarm", "order", "drill", "field_record")
 _MAX_NAME = 255
 
 

@@ -33,6 +33,9 @@ CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 
 ATTENTION_LEVELS = ("national", "provincial", "city", "county", "other")
 OUTLET_KINDS = ("gas", "water")
+# 服务区域 of an outlet: decides how soon the operator must be on site (CS-4.3.3: 4 h urban, 8 h otherwise)
+SERVICE_ZONES = ("urban", "suburban", "remote")
+SERVICE_ZONE_LABELS = {"城区": "urban", "郊区": "suburban", "偏远": "remote"}  # as typed in a workbook
 # plausible bounds for a site in China (the country spans about 73.5-135.1 E, 3.8-53.6 N)
 LONGITUDE_RANGE = (Decimal(73), Decimal(136))
 LATITUDE_RANGE = (Decimal(3), Decimal(54))
@@ -112,6 +115,20 @@ def _exact(value: Any) -> Decimal | None:
     raise ValueError(f"must be a decimal number, got {type(value).__name__}")
 
 
+def _service_zone(value: Any) -> Any:
+    """A zone code, or its Chinese label; not given (None, an empty cell or field) means urban."""
+    value = _text(value)
+    if value == "":
+        return "urban"
+    if isinstance(value, str):
+        value = SERVICE_ZONE_LABELS.get(value, value)
+        if value not in SERVICE_ZONES:
+            raise ValueError(
+                f"{value!r} is not a service zone: give urban (城区), suburban (郊区) or remote (偏远)"
+            )
+    return value
+
+
 def _optional_date(value: Any) -> Any:
     return None if value is None or (isinstance(value, str) and value.strip() == "") else value
 
@@ -171,6 +188,7 @@ FactorCode = Annotated[
     str, _matching(_FACTOR, "a factor code: 1-32 letters, digits, _ or . as in HJ 212 (e.g. a21026)")
 ]
 Phone = Annotated[str, _matching(_PHONE, "a phone number: up to 32 digits, spaces and + ( ) -")]
+ServiceZone = Annotated[Literal["urban", "suburban", "remote"], BeforeValidator(_service_zone)]
 
 
 def _in_range(name: str, value: Decimal | None, bounds: tuple[Decimal, Decimal], what: str) -> None:
@@ -218,6 +236,7 @@ class OutletIn(_Row):
     longitude: OptDecimal = None
     latitude: OptDecimal = None
     permit_number: Text64 = ""  # 排污许可证编号
+    service_zone: ServiceZone = "urban"  # 服务区域: the O&M on-site time limit depends on it (CS-4.3.3)
 
     @model_validator(mode="after")
     def _coordinates(self) -> OutletIn:

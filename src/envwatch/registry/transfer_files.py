@@ -78,6 +78,7 @@ SHEETS: dict[str, tuple[Col, ...]] = {
         _LNG,
         _LAT,
         _c("permit_number", "排污许可证编号", "code"),
+        _c("service_zone", "服务区域"),  # urban | suburban | remote, or 城区 / 郊区 / 偏远; empty: urban
     ),
     "devices": (
         _c("mn", "数采仪MN号", "code", True),

@@ -34,12 +34,24 @@ from envwatch.core.clock import utcnow
 from envwatch.demo import credit_code
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
+from envwatch.operations.emergency import add_drill, add_plan
+from envwatch.operations.equipment import add_equipment, record_event
+from envwatch.operations.faults import open_fault
+from envwatch.operations.production_stops import submit_stop
+from envwatch.operations.records import RecordDraft, add_record
+from envwatch.operations.registrations import register
+from envwatch.operations.staff import add_staff
+from envwatch.operations.tickets import request_ticket
+from envwatch.operations.trainings import plan_training
 from envwatch.registry import filings as filing_service
 from envwatch.registry import service_operators as ops
 from envwatch.registry.models import ContractIn, OperatorIn
 from envwatch.registry.schema import devices, enterprises, outlets
+from envwatch.reports.quarters import last_finished
+from envwatch.reports.self_inspection_store import submit as submit_self_inspection
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
+from tests.operations.records_world import add_staff as add_certified_staff
 from tests.web.pages.conftest import MN_A, PASSWORD, World, fresh_store, populate
 from tests.web.pages.test_pages import login
 
@@ -169,9 +181,73 @@ def objects(world: World) -> dict[str, str]:
             ),
             now,
         )
+        # 甲's operator's staff member and held training (the O&M staff pages)
+        a_staff = add_staff(
+            conn, operator_id=a_operator["id"], name="甲的运维员", position="sampler", phone="123", now=now
+        )
+        a_plan = plan_training(
+            conn, operator_id=a_operator["id"], kind="quarterly", title="甲的培训", planned_on=now.date(),
+            pass_score="60", recorded_by="admin1", now=now,
+        )  # fmt: skip
+        # 甲's operator's equipment file (installed at 甲's device) and an emergency drill (the ledger pages)
+        a_equipment = add_equipment(
+            conn, operator_id=a_operator["id"], kind="analyser", name="甲的分析仪", model="M", serial="S",
+            purchased_on=now.date(), recorded_by="admin1", now=now,
+        )  # fmt: skip
+        record_event(
+            conn, a_equipment["id"], event="installed", on=now.date(), device_id=device_id,
+            recorded_by="admin1", now=now,
+        )  # fmt: skip
+        a_drill_plan = add_plan(
+            conn, operator_id=a_operator["id"], event_type="power_outage", title="甲的预案", version="V1",
+            effective_on=now.date(), body="x", recorded_by="admin1", now=now,
+        )  # fmt: skip
+        a_drill = add_drill(
+            conn, a_drill_plan["id"], held_on=now.date(), participants=2, summary="甲的演练",
+            recorded_by="admin1", now=now,
+        )  # fmt: skip
         target = add_target(
             conn, channel="email", address="jia@example.com", enterprise_id=world.enterprise_a,
             created_by="admin1", now=now,
+        )  # fmt: skip
+        # 甲's device fault and production stop report (故障, 停产)
+        a_fault = open_fault(
+            conn, device_id=device_id, started_at=now - timedelta(hours=5), description="甲的故障",
+            opened_by="admin1", now=now,
+        )  # fmt: skip
+        a_stop = submit_stop(
+            conn, enterprise_id=world.enterprise_a, outlet_id=outlet_id, start_at=now + timedelta(days=1),
+            end_at=now + timedelta(days=2), reason="甲的停产", by="admin1", now=now,
+        )  # fmt: skip
+        # 甲's quarterly self-inspection report of the last finished quarter (SX-18.7)
+        last = last_finished(now)
+        report = submit_self_inspection(
+            conn, BlobStore.from_settings(world.settings), world.settings, enterprise_id=world.enterprise_a,
+            year=last.year, quarter=last.quarter, note="", by="admin1", now=now,
+        )  # fmt: skip
+        # 甲's service request to its operator (服务工单)
+        a_ticket = request_ticket(
+            conn, enterprise_id=world.enterprise_a, outlet_id=outlet_id, device_id=None, subject="甲的报修",
+            description="x", channel="phone", requested_at=now, by="admin1", now=now,
+        )  # fmt: skip
+        # 甲's field record (运维记录) by a certified person of 甲's operator, and the operator's registration
+        a_recorder = add_certified_staff(
+            conn,
+            a_operator["id"],
+            "甲的记录员",
+            valid=(now.date() - timedelta(days=1), now.date() + timedelta(days=1)),
+        )
+        a_record = add_record(
+            conn,
+            RecordDraft(
+                device_id=device_id, kind="inspection", operator_id=a_operator["id"], staff_id=a_recorder,
+                performed_at=now, payload={"items": [{"item": "甲的巡检", "ok": True}]},
+            ),
+            "admin1", now, world.settings,
+        )  # fmt: skip
+        a_registration = register(
+            conn, operator_id=a_operator["id"], region_code="330100", bureau="杭州市生态环境局", reference_no="甲",
+            registered_on=now.date(), valid_until=None, recorded_by="admin1", now=now,
         )  # fmt: skip
     return {
         "mn": MN_A,
@@ -183,9 +259,19 @@ def objects(world: World) -> dict[str, str]:
         "order_id": str(order["id"]),
         "day": f"{(now - timedelta(days=2)).date().isoformat()}?operator={a_operator['id']}",
         "target_id": str(target["id"]),
+        "report_id": str(report["id"]),
         "enterprise_id": str(world.enterprise_a),
         "credit_code": a_code,
         "locale": "en",
+        "staff_id": str(a_staff["id"]),
+        "training_id": str(a_plan["id"]),
+        "equipment_id": str(a_equipment["id"]),
+        "drill_id": str(a_drill["id"]),
+        "fault_id": str(a_fault["id"]),
+        "stop_id": str(a_stop["id"]),
+        "ticket_id": str(a_ticket["id"]),
+        "record_id": str(a_record["id"]),
+        "registration_id": str(a_registration["id"]),
     }
 
 
@@ -213,9 +299,19 @@ KNOWN_PARAMS = {
     "order_id",
     "day",
     "target_id",
+    "report_id",
     "enterprise_id",
     "credit_code",
     "locale",
+    "staff_id",
+    "training_id",
+    "equipment_id",
+    "drill_id",
+    "fault_id",
+    "stop_id",
+    "ticket_id",
+    "record_id",
+    "registration_id",
 }
 ADMIN_PARAM = re.compile(r"^/admin/")  # admin pages: 乙 is refused before any object is looked up
 

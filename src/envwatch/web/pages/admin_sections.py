@@ -24,6 +24,7 @@ from envwatch.registry import service_operators as ops
 from envwatch.registry.models import (
     ATTENTION_LEVELS,
     OUTLET_KINDS,
+    SERVICE_ZONES,
     ContractIn,
     EmissionLimitIn,
     EnterpriseIn,
@@ -50,6 +51,10 @@ CODE_LABELS: dict[str, str] = {
     "standard_dry": N_("standard state, dry"),
     "standard_wet": N_("standard state, wet"),
     "actual_wet": N_("actual state, wet"),
+    # an outlet's service zone (服务区域, CS-4.3.3 on-site time limit)
+    "urban": N_("urban"),
+    "suburban": N_("suburban"),
+    "remote": N_("remote"),
 }
 
 
@@ -118,6 +123,13 @@ OUTLET_INPUTS = (
     _LNG,
     _LAT,
     Input("permit_number", N_("Discharge permit number")),
+    Input(
+        "service_zone",
+        N_("Service zone"),
+        "select",
+        options="zones",
+        hint=N_("decides how soon the operator must be on site: 4 h urban, 8 h suburban or remote"),
+    ),
 )
 LIMIT_INPUTS = (
     Input("outlet_id", N_("Outlet"), "select", required=True, options="outlets"),
@@ -211,6 +223,7 @@ def choices(conn: Connection) -> Choices:
         "operators": [(str(o["id"]), o["name"]) for o in ops.list_operators(conn)],
         "kinds": [(k, CODE_LABELS[k]) for k in OUTLET_KINDS],
         "levels": [(k, CODE_LABELS[k]) for k in ATTENTION_LEVELS],
+        "zones": [(z, CODE_LABELS[z]) for z in SERVICE_ZONES],
         "protocols": [(p, p) for p in reversed(PROTOCOLS)],
         "bases": [(b, CODE_LABELS[b]) for b in ("standard_dry", "standard_wet", "actual_wet")],
     }
@@ -313,6 +326,7 @@ SECTIONS: tuple[Section, ...] = (
             Column("name", N_("Name")),
             Column("kind", N_("Kind"), coded=True),
             Column("permit_number", N_("Discharge permit number")),
+            Column("service_zone", N_("Service zone"), coded=True),
             Column("updated_at", N_("Updated")),
         ),
         create=(

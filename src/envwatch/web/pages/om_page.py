@@ -67,7 +67,7 @@ SECTIONS: tuple[Section, ...] = (
         "/om/staff",
         N_("Staff and training"),
         N_("Personnel files, certificates with their expiry, training plans and test results."),
-        frozenset({"admin", "regulator", "operator"}),
+        frozenset({"admin", "regulator", "operator", "field_staff"}),
     ),
     Section(
         "/om/ledger",

@@ -1,0 +1,1 @@
+"""Quarterly self-inspection report pages (SX-18.7)."""
