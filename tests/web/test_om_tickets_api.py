@@ -246,6 +246,13 @@ def test_requests_by_role_and_bad_requests(world: World) -> None:
         assert r.status_code == status and detail in r.json()["detail"], (body, r.text)
     with w.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 1
+    # the operator's 7×24 hotline records a call it took (channel phone only); the regulator cannot
+    hotline = ok(w.as_(w.role("operator")).post(API, json=request_body(w, channel="phone")), 201)
+    assert hotline["channel"] == "phone" and hotline["requested_by"] == w.role("operator").name
+    r = w.as_(w.role("regulator")).post(API, json=request_body(w, channel="phone"))
+    assert r.status_code == 403
+    with w.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 2
 
 
 def test_steps_the_state_does_not_allow_and_bad_steps(world: World) -> None:
