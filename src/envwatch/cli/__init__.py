@@ -644,9 +644,11 @@ def demo(
     devices_2025: Annotated[int, typer.Option(min=0)] = 4,
     interval: Annotated[float, typer.Option(min=0.5, help="seconds between real-time packets")] = 10.0,
 ) -> None:
-    """``serve`` plus the demo world (envwatch.demo): a registry, a user per role, simulated devices
-    feeding the gateway, and a week of their history requested through it."""
+    """``serve`` plus the demo world (envwatch.demo): a registry, a user per role, the operator's O&M files
+    (envwatch.demo_om), simulated devices feeding the gateway, and a week of their history requested
+    through it."""
     from envwatch import demo as world
+    from envwatch import demo_om
     from envwatch.core.clock import utcnow
     from envwatch.ingest.simulator import demo_devices, run_simulation
 
@@ -656,7 +658,8 @@ def demo(
     sims = demo_devices(devices_2017, "2017", seed=1) + demo_devices(devices_2025, "2025", seed=2)
     engine = _prepare(settings)
     now = utcnow()
-    report = world.install_registry(engine, settings.data_dir, sims, now)
+    # the registry is imported as of when the demo platform "went live", so the O&M history has devices
+    report = world.install_registry(engine, settings.data_dir, sims, now - demo_om.REGISTRY_AGE)
     typer.echo(f"demo registry ({settings.data_dir / 'demo-registry.xlsx'}): {'; '.join(report.lines())}")
     queued = world.request_history(engine, sims, now)
     typer.echo(f"history requests queued (hours of the past {world.HISTORY_DAYS} days, 补传): {queued}")
@@ -667,6 +670,8 @@ def demo(
     )
     for username, role, password in users:
         typer.echo(f"  {username:<14} {role:<12} {password}")
+    for line in demo_om.install_om(engine, settings, now):
+        typer.echo(f"O&M demo: {line}")
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )
