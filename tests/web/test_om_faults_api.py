@@ -301,6 +301,102 @@ def test_who_writes_faults(world: World, who: str, status: int) -> None:
         assert world.who(outsider).get(f"{API}/faults").json()["rows"] == []
 
 
+# ---- correcting manual results ----
+
+
+def _manual_fault(w: World) -> tuple[int, list[dict[str, Any]]]:
+    """A fault on manual monitoring for a day, with two results (12.30 and 8.1)."""
+    fid = ok(_fault(w), 201)["id"]
+    c = w.who("fs_a")
+    backup = {"event": "backup_started", "at": local(utcnow() - timedelta(hours=24)), "kind": "manual"}
+    ok(c.post(f"{API}/faults/{fid}/events", json=backup))
+    rows = [
+        {"factor": SO2, "sampled_at": local(utcnow() - timedelta(hours=h)), "value": v, "unit": "mg/m3"}
+        | {"agency": "某检测", "report_no": f"R{h}"}
+        for h, v in ((20, "12.30"), (10, "8.1"))
+    ]
+    return fid, ok(c.post(f"{API}/faults/{fid}/manual-results", json=rows), 201)["rows"]
+
+
+def test_a_manual_result_corrected_then_withdrawn(world: World) -> None:
+    fid, (first, second) = _manual_fault(world)
+    c = world.who("fs_a")
+    ok(c.post(f"{API}/faults/{fid}/events", json={"event": "restored"}))  # corrections go on after the end
+    path = f"{API}/faults/{fid}/manual-results/{first['id']}/corrections"
+    fixed = ok(c.post(path, json={"value": "21.30", "reason": "报告为 21.30"}), 201)
+    assert (fixed["value"], fixed["supersedes_id"], fixed["recorded_by"]) == ("21.30", first["id"], "fs_a")
+    assert (fixed["sampled_at"], fixed["report_no"]) == (first["sampled_at"], first["report_no"])  # kept
+    r = c.post(path, json={"value": "21.3", "reason": "x"})
+    assert (r.status_code, r.json()["detail"]) == (
+        409,
+        f"manual result {first['id']} was corrected already by manual result {fixed['id']}: correct that one "
+        "instead",
+    )
+    gone = ok(
+        c.post(
+            f"{API}/faults/{fid}/manual-results/{second['id']}/corrections",
+            json={"withdraw": True, "reason": "不是本故障的监测"},
+        ),
+        201,
+    )
+    assert gone["withdrawn"] is True
+    detail = ok(c.get(f"{API}/faults/{fid}"))
+    assert [(m["id"], m["value"]) for m in detail["manual_results"]] == [(fixed["id"], "21.30")]
+    history = {h["id"]: h for h in detail["manual_result_history"]}
+    assert set(history) == {first["id"], fixed["id"], second["id"]}
+    assert (
+        history[first["id"]]["correction"]["reason"] == "报告为 21.30" and not history[first["id"]]["current"]
+    )
+    assert history[second["id"]]["correction"]["withdrawn"] is True
+    assert history[fixed["id"]]["current"] and history[fixed["id"]]["corrects"] == first["id"]
+
+
+def test_manual_result_correction_errors(world: World) -> None:
+    fid, (first, second) = _manual_fault(world)
+    other = ok(_fault(world, "admin", mn=MN_B, factors=[]), 201)["id"]
+    c = world.who("op_a")
+    path = f"{API}/faults/{fid}/manual-results/{first['id']}/corrections"
+    cases = [
+        (path, {"reason": "x"}, 422,
+         "give the fields to correct (factor, sampled_at, value, unit, agency, report_no), or withdraw"),
+        (path, {"withdraw": True, "value": "1", "reason": "x"}, 422,
+         "a withdrawal replaces the row by nothing: give no result fields (value)"),
+        (path, {"value": "1", "reason": ""}, 422, "a correction needs a reason: say what was wrong in the row it corrects"),
+        (path, {"value": 1.5, "reason": "x"}, 422, "the value 1.5 must be given as text (an exact decimal), not a number"),
+        (path, {"sampled_at": second["sampled_at"], "reason": "x"}, 409,
+         f"{SO2} at {second['sampled_at'][:19].replace('T', ' ')} is already stored (manual result {second['id']}): "
+         "correct that one"),
+        (path, {"sampled_at": "soon", "reason": "x"}, 422, None),
+        (f"{API}/faults/{fid}/manual-results/99999/corrections", {"value": "1", "reason": "x"}, 404,
+         f"no manual result with id 99999 on fault {fid}"),
+    ]  # fmt: skip
+    for url, body, status, detail in cases:
+        r = c.post(url, json=body)
+        assert r.status_code == status, (body, r.text)
+        if detail is not None:
+            assert r.json()["detail"] == detail, body
+    # a result of another fault, even one the caller sees, is not there
+    r = world.who("admin").post(
+        f"{API}/faults/{other}/manual-results/{first['id']}/corrections", json={"value": "1", "reason": "x"}
+    )
+    assert (r.status_code, r.json()["detail"]) == (
+        404,
+        f"no manual result with id {first['id']} on fault {other}",
+    )
+    for who, role in (("ent_a", "enterprise"), ("reg_zj", "regulator"), ("aud_a", "auditor")):
+        r = world.who(who).post(path, json={"value": "1", "reason": "x"})
+        assert (r.status_code, r.json()["detail"]) == (
+            403,
+            f"role {role} may not open or update device faults",
+        )
+    r = world.who("ent_b").post(path, json={"value": "1", "reason": "x"})
+    assert (r.status_code, r.json()["detail"]) == (404, f"no fault with id {fid}")
+    assert [m["id"] for m in ok(world.who("op_a").get(f"{API}/faults/{fid}"))["manual_results"]] == [
+        first["id"],
+        second["id"],
+    ]
+
+
 # ---- production stops ----
 
 

@@ -282,6 +282,92 @@ def test_who_reads_and_writes(world: World) -> None:
     assert counts(world.engine) == before
 
 
+# ---- correcting a certificate ----
+
+
+def test_a_certificate_corrected_then_withdrawn(world: World) -> None:
+    c = world.as_(roles(world)["operator"])
+    sid = new_staff(c)["id"]
+    cert = {
+        "kind": "运维上岗证（废气）", "number": "ZJ-001", "issuer": "浙江省环境监测协会",
+        "issued_on": (TODAY - 700 * DAY).isoformat(), "valid_until": (TODAY + 300 * DAY).isoformat(),
+    }  # fmt: skip
+    first = ok(c.post(f"{API}/staff/{sid}/certificates", json=cert), 201)
+    path = f"{API}/staff/{sid}/certificates/{first['id']}/corrections"
+    # only what was wrong is given; the rest stays the corrected row's
+    until = (TODAY + 10 * DAY).isoformat()
+    fixed = ok(c.post(path, json={"valid_until": until, "reason": "有效期录错"}), 201)
+    assert (fixed["supersedes_id"], fixed["withdrawn"], fixed["reason"]) == (first["id"], False, "有效期录错")
+    assert (fixed["number"], fixed["issued_on"], fixed["valid_until"]) == ("ZJ-001", cert["issued_on"], until)
+    assert fixed["recorded_by"] == "op_a"
+    one = ok(c.get(f"{API}/staff/{sid}"))
+    assert [x["id"] for x in one["certificates"]] == [fixed["id"]]
+    assert (one["certificate_status"], one["days_left"]) == ("expiring", 10)
+    old, new = one["certificate_history"]
+    assert (old["id"], old["current"], new["current"], new["corrects"]) == (
+        first["id"],
+        False,
+        True,
+        first["id"],
+    )
+    assert old["correction"]["id"] == fixed["id"] and old["correction"]["recorded_by"] == "op_a"
+    assert old["correction"]["reason"] == "有效期录错" and old["correction"]["recorded_at"].endswith("+08:00")
+    r = c.post(path, json={"valid_until": until, "reason": "again"})
+    assert (r.status_code, r.json()["detail"]) == (
+        409,
+        f"certificate record {first['id']} was corrected already by certificate record {fixed['id']}: correct "
+        "that one instead",
+    )
+    path = f"{API}/staff/{sid}/certificates/{fixed['id']}/corrections"
+    gone = ok(c.post(path, json={"withdraw": True, "reason": "证书系伪造"}), 201)
+    assert gone["withdrawn"] is True and gone["supersedes_id"] == fixed["id"]
+    one = ok(c.get(f"{API}/staff/{sid}"))
+    assert (one["certificates"], one["certificate_status"]) == ([], "none")
+    assert [h["correction"]["withdrawn"] for h in one["certificate_history"]] == [False, True]
+    assert ok(c.get(f"{API}/staff"))["rows"][0]["certificate_status"] == "none"
+
+
+def test_certificate_correction_errors(world: World) -> None:
+    admin = world.as_(ADMIN)
+    sid = new_staff(admin, operator_id=world.oa)["id"]
+    other = new_staff(admin, operator_id=world.oa, name="李四")["id"]
+    cert = {"kind": "k", "number": "n", "issuer": "i", "issued_on": TODAY.isoformat()}
+    cid = ok(
+        admin.post(f"{API}/staff/{sid}/certificates", json=cert | {"valid_until": TODAY.isoformat()}), 201
+    )["id"]
+    path = f"{API}/staff/{sid}/certificates/{cid}/corrections"
+    before = counts(world.engine)
+    cases = [
+        (path, {"reason": "x"}, 422, "give the fields to correct (kind, number, issuer, issued_on, valid_until), or withdraw"),
+        (path, {"withdraw": True, "number": "m", "reason": "x"}, 422,
+         "a withdrawal replaces the row by nothing: give no certificate fields (number)"),
+        (path, {"number": "m", "reason": " "}, 422, "a correction needs a reason: say what was wrong in the row it corrects"),
+        (path, {"number": "n", "reason": "x"}, 422,
+         f"the correction changes nothing in certificate record {cid}: give the right values, or withdraw it"),
+        (path, {"valid_until": (TODAY - DAY).isoformat(), "reason": "x"}, 422,
+         f"valid_until {(TODAY - DAY).isoformat()} is before issued_on {TODAY.isoformat()}"),
+        (f"{API}/staff/{other}/certificates/{cid}/corrections", {"number": "m", "reason": "x"}, 404,
+         f"no certificate record with id {cid} of staff member {other}"),
+        (f"{API}/staff/{sid}/certificates/99999/corrections", {"number": "m", "reason": "x"}, 404,
+         f"no certificate record with id 99999 of staff member {sid}"),
+    ]  # fmt: skip
+    for url, body, status, detail in cases:
+        r = admin.post(url, json=body)
+        assert (r.status_code, r.json()["detail"]) == (status, detail), body
+    assert (
+        admin.post(path, json={"number": "m", "reason": "x", "note": "y"}).status_code == 422
+    )  # unknown field
+    # a regulator and field staff read (the list) but do not write
+    r = roles(world)
+    response = world.as_(r["regulator"]).post(path, json={"number": "m", "reason": "x"})
+    assert (response.status_code, response.json()["detail"]) == (
+        403,
+        "role regulator may not manage staff, certificates and trainings",
+    )
+    assert world.as_(r["field_staff"]).post(path, json={"number": "m", "reason": "x"}).status_code == 403
+    assert counts(world.engine) == before
+
+
 # ---- trainings ----
 
 

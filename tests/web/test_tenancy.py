@@ -110,13 +110,15 @@ class Tenant:
     order_attachment_id: int = 0
     inbox_scope: str = ""  # how the enterprise's in-app notifications are addressed
     staff_id: int = 0  # a member of the operator's staff (O&M staff files)
+    certificate_id: int = 0  # that person's certificate
     training_id: int = 0  # a held training of the operator
     equipment_id: int = 0  # the operator's equipment file (一机一档), verification due in 10 days
     part_id: int = 0  # a spare part of the operator
     plan_id: int = 0  # an emergency plan of the operator
     drill_id: int = 0  # a drill under that plan, with an attachment
     drill_attachment_id: int = 0
-    fault_id: int = 0  # an open fault of the device (故障)
+    fault_id: int = 0  # a fault of the device (故障), on manual monitoring since yesterday 09:00
+    result_id: int = 0  # a manual monitoring result of that fault
     stop_id: int = 0  # a production stop report of the outlet (停产), submitted
     report_id: int = 0  # the enterprise's quarterly self-inspection report (季度自查报告), last quarter
     ticket_id: int = 0  # a service request of the enterprise (服务工单), to its operator
@@ -307,6 +309,14 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
                 ),
                 201,
             )["id"]
+            certificate = {"kind": "上岗证", "number": f"Z-{side}", "issuer": "协会"}
+            certificate |= {
+                "issued_on": TODAY.isoformat(),
+                "valid_until": (TODAY + timedelta(days=365)).isoformat(),
+            }
+            t.certificate_id = ok(c.post(f"{om}/staff/{t.staff_id}/certificates", json=certificate), 201)[
+                "id"
+            ]
             training = {
                 "operator_id": t.operator_id,
                 "kind": "quarterly",
@@ -351,6 +361,13 @@ def _faults_of(c: TestClient, t: Tenant) -> None:
     """The tenant's fault (since yesterday, the whole device) and production stop report (from tomorrow)."""
     fault = {"mn": t.mn, "started_at": local(TODAY - timedelta(days=1), 8), "description": f"故障{t.mn[-4:]}"}
     t.fault_id = ok(c.post("/api/v1/om/faults", json=fault), 201)["id"]
+    backup = {"event": "backup_started", "kind": "manual", "at": local(TODAY - timedelta(days=1), 9)}
+    ok(c.post(f"/api/v1/om/faults/{t.fault_id}/events", json=backup))
+    result = {"factor": "a21026", "sampled_at": local(TODAY - timedelta(days=1), 10), "value": "12.3"}
+    result |= {"unit": "mg/m3", "agency": "检测所", "report_no": f"JC-{t.mn[-4:]}"}
+    t.result_id = ok(c.post(f"/api/v1/om/faults/{t.fault_id}/manual-results", json=[result]), 201)["rows"][0][
+        "id"
+    ]
     stop = {"outlet_id": t.outlet_id, "start_at": local(TODAY + timedelta(days=2)), "reason": "检修"}
     stop |= {"end_at": local(TODAY + timedelta(days=3))}
     t.stop_id = ok(c.post("/api/v1/om/stops", json=stop), 201)["id"]
@@ -474,6 +491,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/om/staff/{staff_id}"): "hidden",
     ("PATCH", "/api/v1/om/staff/{staff_id}"): "hidden",
     ("POST", "/api/v1/om/staff/{staff_id}/certificates"): "hidden",
+    ("POST", "/api/v1/om/staff/{staff_id}/certificates/{certificate_id}/corrections"): "hidden",
     ("GET", "/api/v1/om/trainings"): "hidden",
     ("POST", "/api/v1/om/trainings"): "hidden",
     ("GET", "/api/v1/om/trainings/quarterly"): "hidden",
@@ -505,6 +523,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/om/faults/{fault_id}"): "hidden",
     ("POST", "/api/v1/om/faults/{fault_id}/events"): "hidden",
     ("POST", "/api/v1/om/faults/{fault_id}/manual-results"): "hidden",
+    ("POST", "/api/v1/om/faults/{fault_id}/manual-results/{result_id}/corrections"): "hidden",
     ("GET", "/api/v1/om/stops"): "list",
     ("POST", "/api/v1/om/stops"): "hidden",
     ("GET", "/api/v1/om/stops/{stop_id}"): "hidden",
@@ -552,11 +571,13 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "alarm_id": lambda t, _path: t.alarm_id,
     "order_id": lambda t, _path: t.order_id,
     "staff_id": lambda t, _path: t.staff_id,
+    "certificate_id": lambda t, _path: t.certificate_id,
     "training_id": lambda t, _path: t.training_id,
     "equipment_id": lambda t, _path: t.equipment_id,
     "part_id": lambda t, _path: t.part_id,
     "drill_id": lambda t, _path: t.drill_id,
     "fault_id": lambda t, _path: t.fault_id,
+    "result_id": lambda t, _path: t.result_id,
     "stop_id": lambda t, _path: t.stop_id,
     "report_id": lambda t, _path: t.report_id,
     "ticket_id": lambda t, _path: t.ticket_id,
@@ -700,6 +721,10 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
             "issued_on": TODAY.isoformat(),
             "valid_until": (TODAY + timedelta(days=365)).isoformat(),
         },
+        "/api/v1/om/staff/{staff_id}/certificates/{certificate_id}/corrections": {
+            "valid_until": (TODAY + timedelta(days=30)).isoformat(),
+            "reason": "有效期录错",
+        },
         "/api/v1/om/trainings": {
             "operator_id": other.operator_id,
             "kind": "quarterly",
@@ -744,6 +769,10 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
             {"factor": "a21026", "sampled_at": local(TODAY), "value": "1", "unit": "mg/m3"}
             | {"agency": "x", "report_no": "x"}
         ],
+        "/api/v1/om/faults/{fault_id}/manual-results/{result_id}/corrections": {
+            "value": "21.3",
+            "reason": "x",
+        },
         "/api/v1/om/stops": {"outlet_id": other.outlet_id, "reason": "x"}
         | {"start_at": local(TODAY + timedelta(days=5)), "end_at": local(TODAY + timedelta(days=6))},
         "/api/v1/om/stops/{stop_id}/decision": {"approve": True},

@@ -4,6 +4,9 @@
 Every O&M write that names a person doing field work (a field record, a ticket's arrival, a fault's
 repair) asks :func:`require_assignable` first, so an expired certificate blocks the assignment everywhere
 in the same words.
+
+Only current certificate rows count (``operations.corrections``): a certificate corrected to another
+``valid_until`` counts with its corrected dates, a withdrawn one not at all.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from envwatch.core.errors import InvalidInput, NotFound
+from envwatch.operations.corrections import current
 from envwatch.operations.staff_schema import staff, staff_certificates
 
 
 def valid_certificates(conn: Connection, staff_id: int, on: date) -> list[dict[str, Any]]:
-    """The certificates of ``staff_id`` valid on ``on`` (issued on or before, valid until on or after)."""
+    """The current certificates of ``staff_id`` valid on ``on`` (issued on or before, valid until on or
+    after)."""
     rows = conn.execute(
         select(staff_certificates)
         .where(
             staff_certificates.c.staff_id == staff_id,
             staff_certificates.c.issued_on <= on,
             staff_certificates.c.valid_until >= on,
+            current(staff_certificates),
         )
         .order_by(staff_certificates.c.valid_until.desc())
     )
@@ -47,8 +53,8 @@ def require_assignable(conn: Connection, staff_id: int, operator_id: int, on: da
         return dict(person._mapping)
     last = conn.execute(
         select(staff_certificates.c.number, staff_certificates.c.valid_until)
-        .where(staff_certificates.c.staff_id == staff_id)
-        .order_by(staff_certificates.c.valid_until.desc())
+        .where(staff_certificates.c.staff_id == staff_id, current(staff_certificates))
+        .order_by(staff_certificates.c.valid_until.desc(), staff_certificates.c.id.desc())
         .limit(1)
     ).first()
     if last is None:

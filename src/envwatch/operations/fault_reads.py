@@ -21,7 +21,7 @@ from envwatch.monitoring.marks import MarkPolicy
 from envwatch.operations.fault_clocks import Clock, FaultFacts, FaultRules, fault_clocks
 from envwatch.operations.fault_lifecycle import FAULT_STATES
 from envwatch.operations.faults_schema import fault_events, faults
-from envwatch.operations.manual_results import manual_results_of
+from envwatch.operations.manual_results import manual_result_history, manual_results_of
 from envwatch.registry.schema import devices, outlets
 
 _f = faults.c
@@ -79,8 +79,10 @@ def clocks_of(
 def fault_view(
     conn: Connection, fault_id: int, now: datetime, rules: FaultRules, calendar: WorkdayCalendar
 ) -> dict[str, Any]:
-    """The fault, its journal, its manual results and its clocks. A year the working-day calendar does not
-    cover leaves ``clocks`` None and says why in ``clock_error`` (the fault itself is still shown)."""
+    """The fault, its journal, its manual results (``manual_results``: the current ones;
+    ``manual_result_history``: every row with its corrections) and its clocks. A year the working-day
+    calendar does not cover leaves ``clocks`` None and says why in ``clock_error`` (the fault itself is
+    still shown)."""
     row = get_fault(conn, fault_id)
     clocks: list[Clock] | None
     try:
@@ -92,6 +94,7 @@ def fault_view(
         "factors": factors_of(row),
         "events": fault_events_of(conn, fault_id),
         "manual_results": manual_results_of(conn, fault_id),
+        "manual_result_history": manual_result_history(conn, fault_id),
         "clocks": clocks,
         "clock_error": problem,
     }

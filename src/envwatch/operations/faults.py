@@ -26,7 +26,7 @@ Theory of operation
   compare-and-set on the state that was read.
 - Reading (:func:`fault_view` with the four SX-18.3 clocks, :func:`list_faults`) is in
   :mod:`envwatch.operations.fault_reads`, re-exported here; manual results in
-  :mod:`envwatch.operations.manual_results`, re-exported too.
+  :mod:`envwatch.operations.manual_results` (with their corrections), re-exported too.
 
 Everything takes ``now`` (DESIGN convention 6) and runs in the caller's transaction.
 """
@@ -71,6 +71,9 @@ from envwatch.operations.faults_schema import fault_events, faults
 from envwatch.operations.manual_results import (
     ManualResultIn,
     add_manual_results,
+    correct_manual_result,
+    manual_result_history,
+    manual_result_row,
     manual_results_of,
     parse_manual_csv,
 )
@@ -82,12 +85,15 @@ __all__ = [
     "ManualResultIn",
     "add_manual_results",
     "clocks_of",
+    "correct_manual_result",
     "factors_of",
     "facts_of",
     "fault_events_of",
     "fault_view",
     "get_fault",
     "list_faults",
+    "manual_result_history",
+    "manual_result_row",
     "manual_results_of",
     "open_fault",
     "parse_manual_csv",

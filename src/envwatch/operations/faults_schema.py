@@ -5,7 +5,9 @@
 - ``fault_events``: the fault's journal (opened, backup_started, backup_checked, backup_ended, restored,
   commented); append-only.
 - ``manual_results``: results of licensed manual monitoring (手工监测) during a fault, uploaded as
-  measurements of their own (never mixed into the device's automatic data). Append-only.
+  measurements of their own (never mixed into the device's automatic data). Append-only: a wrong result
+  is corrected by a new row with ``supersedes_id`` (at most one per row, the unique constraint), or
+  withdrawn by one with ``withdrawn`` true; only rows neither superseded nor withdrawing count.
 - ``production_stops``: a stop report (停产报告) that takes effect only after the regulator approves it;
   its projection of ``production_stop_events``. The approved period becomes a shutdown mark
   (``mark_id``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -24,6 +27,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
 )
 
 from envwatch.core.db import BigId, ExactDecimal, UtcDateTime, metadata
@@ -79,7 +84,29 @@ manual_results = Table(
     Column("report_no", String(64), nullable=False, comment="检测报告编号"),
     Column("recorded_by", String(100), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
+    Column(
+        "supersedes_id",
+        BigInteger,
+        ForeignKey("manual_results.id"),
+        nullable=True,
+        comment="the result row this one corrects or withdraws",
+    ),
+    Column(
+        "withdrawn",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="true: withdraws the row it supersedes (not a result of this fault), no replacement",
+    ),
+    Column(
+        "reason",
+        Text,
+        nullable=False,
+        server_default="",
+        comment="why the superseded row was corrected or withdrawn; empty on a first recording",
+    ),
     Index("ix_manual_results_device", "device_id", "sampled_at"),
+    UniqueConstraint("supersedes_id", name="uq_manual_results_supersedes_id"),
 )
 
 production_stops = Table(

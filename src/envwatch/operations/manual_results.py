@@ -16,6 +16,13 @@ Rules (:func:`add_manual_results`), all checked before anything is stored (one r
 - one result per factor and sampling time on a fault (again in the same upload, or already stored: a
   re-sent file is refused, not stored twice).
 
+A wrong result is corrected by a new row, or withdrawn when it is no result of this fault
+(:func:`correct_manual_result`, the rules of ``operations.corrections``: once per row, with a reason),
+also after the backup ended: the right values pass the same checks, sampled within the manual monitoring
+(from its start to its end, the restore, or now). Every reader (:func:`manual_results_of`, the fault's
+view, the API, the self-inspection report) counts only the current rows; :func:`manual_result_history`
+keeps every row readable with who corrected it, when and why.
+
 :func:`parse_manual_csv` reads the bulk form, columns ``factor,sampled_at,value,unit,agency,report_no``
 (sampled_at in China time unless it carries an offset); its errors, and the store's for its rows, name the
 line of the file.
@@ -37,6 +44,14 @@ from sqlalchemy import Connection, insert, select
 from envwatch.core.clock import CHINA_TZ, to_china
 from envwatch.core.db import exact_text
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.operations.corrections import (
+    current,
+    insert_correction,
+    reason_of,
+    require_correctable,
+    with_corrections,
+    withdrawal_of,
+)
 from envwatch.operations.faults_schema import faults, manual_results
 from envwatch.registry.schema import device_factors
 
@@ -46,6 +61,8 @@ _FACTOR = re.compile(r"[A-Za-z0-9]{2,32}")
 _LIMITS: Final = {"unit": 32, "agency": 200, "report_no": 64}
 _VALUE_MAX: Final = 48  # characters of a value (the ExactDecimal column)
 _m = manual_results.c
+RESULT = "manual result"  # how messages name a row of manual_results
+VALUE_FIELDS: Final = ("factor", "sampled_at", "value", "unit", "agency", "report_no")
 
 
 @dataclass(frozen=True)
@@ -62,9 +79,20 @@ class ManualResultIn:
 
 
 def manual_results_of(conn: Connection, fault_id: int) -> list[dict[str, Any]]:
-    """The fault's manual results by sampling time, then factor."""
-    query = select(manual_results).where(_m.fault_id == fault_id).order_by(_m.sampled_at, _m.factor, _m.id)
+    """The fault's current manual results (neither corrected nor withdrawn) by sampling time, then factor."""
+    query = (
+        select(manual_results)
+        .where(_m.fault_id == fault_id, current(manual_results))
+        .order_by(_m.sampled_at, _m.factor, _m.id)
+    )
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def manual_result_history(conn: Connection, fault_id: int) -> list[dict[str, Any]]:
+    """Every manual result row of the fault but the withdrawals, by sampling time, then factor, each with
+    ``current``, ``corrects`` and ``correction`` (who corrected or withdrew it, when, why)."""
+    query = select(manual_results).where(_m.fault_id == fault_id).order_by(_m.sampled_at, _m.factor, _m.id)
+    return with_corrections(conn.execute(query).mappings())
 
 
 # ---- the CSV form ----
@@ -174,39 +202,57 @@ def _china(moment: datetime) -> str:
     return f"{to_china(moment):%Y-%m-%d %H:%M:%S}"
 
 
+def _stored(conn: Connection, fault_id: int, but: int | None = None) -> dict[tuple[str, datetime], int]:
+    """The fault's current results by (factor, sampling time): a withdrawn or corrected row no longer holds
+    its place. ``but``: leave out the row a correction replaces."""
+    query = select(_m.id, _m.factor, _m.sampled_at).where(_m.fault_id == fault_id, current(manual_results))
+    if but is not None:
+        query = query.where(_m.id != but)
+    return {(r.factor, r.sampled_at): r.id for r in conn.execute(query)}
+
+
+def _checked_row(
+    row: ManualResultIn, allowed: set[str] | None, since: datetime, until: datetime, until_text: str
+) -> dict[str, Any]:
+    """One result's values after its checks (every one but the duplicate check)."""
+    factor = row.factor.strip()
+    if not _FACTOR.fullmatch(factor):
+        raise InvalidInput(f"factor {factor!r} is not an HJ 212 pollutant code such as a21026")
+    if allowed is not None and factor not in allowed:
+        raise InvalidInput(f"factor {factor} is not one this fault covers ({', '.join(sorted(allowed))})")
+    sampled = row.sampled_at
+    if sampled.tzinfo is None or sampled.utcoffset() is None:
+        raise InvalidInput(f"sampled_at {sampled.isoformat()} has no time zone")
+    if not since <= sampled <= until:
+        raise InvalidInput(
+            f"sampled at {_china(sampled)} (China time), outside the manual monitoring from "
+            f"{_china(since)} until {until_text}"
+        )
+    unit, agency, report_no = (_required(row, f) for f in ("unit", "agency", "report_no"))
+    return {
+        "factor": factor,
+        "sampled_at": sampled,
+        "value": _value(row.value),
+        "unit": unit,
+        "agency": agency,
+        "report_no": report_no,
+    }
+
+
 def _checked(
     conn: Connection, fault: Mapping[str, Any], rows: Sequence[ManualResultIn], now: datetime
 ) -> list[dict[str, Any]]:
     allowed = _allowed_factors(conn, fault)
-    started = fault["backup_started_at"]
-    stored = {
-        (r.factor, r.sampled_at): r.id
-        for r in conn.execute(select(_m.id, _m.factor, _m.sampled_at).where(_m.fault_id == fault["id"]))
-    }
+    stored = _stored(conn, fault["id"])
     seen: dict[tuple[str, datetime], str] = {}
     out: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         where = _label(row, index)
         try:
-            factor = row.factor.strip()
-            if not _FACTOR.fullmatch(factor):
-                raise InvalidInput(f"factor {factor!r} is not an HJ 212 pollutant code such as a21026")
-            if allowed is not None and factor not in allowed:
-                raise InvalidInput(
-                    f"factor {factor} is not one this fault covers ({', '.join(sorted(allowed))})"
-                )
-            sampled = row.sampled_at
-            if sampled.tzinfo is None or sampled.utcoffset() is None:
-                raise InvalidInput(f"sampled_at {sampled.isoformat()} has no time zone")
-            if not started <= sampled <= now:
-                raise InvalidInput(
-                    f"sampled at {_china(sampled)} (China time), outside the manual monitoring from "
-                    f"{_china(started)} until now"
-                )
-            value = _value(row.value)
-            unit, agency, report_no = (_required(row, f) for f in ("unit", "agency", "report_no"))
+            values = _checked_row(row, allowed, fault["backup_started_at"], now, "now")
         except InvalidInput as exc:
             raise InvalidInput(f"{where}: {exc.message}") from None
+        factor, sampled = values["factor"], values["sampled_at"]
         key = (factor, sampled.astimezone(UTC))
         if key in seen:
             raise Conflict(f"{where}: {factor} at {_china(sampled)} is given twice (also {seen[key]})")
@@ -215,16 +261,7 @@ def _checked(
                 f"{where}: {factor} at {_china(sampled)} is already stored (manual result {stored[key]})"
             )
         seen[key] = where
-        out.append(
-            {
-                "factor": factor,
-                "sampled_at": sampled,
-                "value": value,
-                "unit": unit,
-                "agency": agency,
-                "report_no": report_no,
-            }
-        )
+        out.append(values)
     return out
 
 
@@ -255,3 +292,78 @@ def add_manual_results(
     conn.execute(insert(manual_results), [{**common, **r} for r in checked])
     added = {(r["factor"], r["sampled_at"].astimezone(UTC)) for r in checked}
     return [r for r in manual_results_of(conn, fault_id) if (r["factor"], r["sampled_at"]) in added]
+
+
+def manual_result_row(conn: Connection, result_id: int) -> dict[str, Any]:
+    """One manual result row, current or not (NotFound for an unknown id)."""
+    row = conn.execute(select(manual_results).where(_m.id == result_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no manual result with id {result_id}")
+    return dict(row)
+
+
+def correct_manual_result(
+    conn: Connection,
+    result_id: int,
+    draft: ManualResultIn | None,
+    *,
+    reason: str,
+    by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Correct manual result ``result_id`` by a new row with ``draft`` (the right values), or withdraw it
+    with ``draft`` None (no result of this fault: replaced by nothing). ``reason`` says what was wrong.
+    Returns the new row.
+
+    The draft passes the checks of :func:`add_manual_results` but the running backup: a result may be
+    corrected after the manual monitoring ended, but must have been sampled within it (from its start to
+    its end, the restore, or now). NotFound for an unknown row; Conflict when the row was corrected or
+    withdrawn already (naming the later row), for a withdrawal row, or when another current result holds
+    the factor and time; InvalidInput for a correction that changes nothing."""
+    original = manual_result_row(conn, result_id)
+    # lock the fault, as add_manual_results does: uploads and corrections of one fault go one at a time
+    fault = dict(
+        conn.execute(select(faults).where(faults.c.id == original["fault_id"]).with_for_update())
+        .mappings()
+        .one()
+    )
+    require_correctable(conn, manual_results, original, RESULT)
+    why = reason_of(reason)
+    by = by.strip()
+    if not by or len(by) > 64:
+        raise InvalidInput("the person recording it must be a username of 1-64 characters")
+    if draft is None:
+        values = withdrawal_of(original, manual_results)
+    else:
+        ended = fault["backup_ended_at"] or fault["restored_at"]
+        until, until_text = (ended, _china(ended)) if ended is not None else (now, "now")
+        values = _checked_row(
+            draft, _allowed_factors(conn, fault), fault["backup_started_at"], until, until_text
+        )
+        values |= {"fault_id": original["fault_id"], "device_id": original["device_id"]}
+        if all(_same(values[k], original[k]) for k in VALUE_FIELDS):
+            raise InvalidInput(
+                f"the correction changes nothing in {RESULT} {result_id}: give the right values, or withdraw it"
+            )
+        key = (values["factor"], values["sampled_at"].astimezone(UTC))
+        other = _stored(conn, fault["id"], but=result_id).get(key)
+        if other is not None:
+            raise Conflict(
+                f"{key[0]} at {_china(key[1])} is already stored (manual result {other}): correct that one"
+            )
+    values |= {
+        "supersedes_id": result_id,
+        "withdrawn": draft is None,
+        "reason": why,
+        "recorded_by": by,
+        "recorded_at": now,
+    }
+    return manual_result_row(conn, insert_correction(conn, manual_results, values, result_id, RESULT))
+
+
+def _same(given: Any, stored: Any) -> bool:
+    """A corrected value equal to the stored one; a decimal as written ("12.30" is not "12.3": the report's
+    precision is part of the result)."""
+    if isinstance(stored, Decimal):
+        return Decimal(str(given)).as_tuple() == stored.as_tuple()
+    return bool(given == stored)

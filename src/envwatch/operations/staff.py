@@ -3,73 +3,81 @@
 - ``staff`` is the personnel file: name, position, phone, the linked web account and whether the person
   still works for the operator change in place (``updated_at``). It is not evidence: what proves something
   (certificates, trainings, results, field records) is in append-only tables that point at the person.
-- ``staff_certificates`` is append-only: a renewal is a new row, nothing is changed or deleted.
-
-Certificate status of a person on a day (the badge of the staff list), from the certificates issued on or
-before that day:
-
-- ``valid``: one is valid that day (issued on or before, ``valid_until`` on or after) and the latest of them
-  runs past the warning window;
-- ``expiring``: valid that day, but its last valid day is within ``warn_days`` days (``today ≤ valid_until ≤
-  today + warn_days``; ``warn_days`` = ``Settings.om_certificate_warn_days``, 0 = only on the last day);
-- ``expired``: none valid that day, at least one that ended before it;
-- ``none``: no certificate at all.
-
-The status follows the same rule as ``operations.assignment.require_assignable`` (any certificate valid
-that day allows field work), so a ``valid``/``expiring`` person can be assigned and an ``expired``/``none``
-one cannot. :func:`expiring_certificates` looks per certificate kind instead (a person holding a gas and
-a water certificate must renew each), and only at active people.
+- ``staff_certificates`` (append-only, corrected by new rows) and the certificate status of a person are
+  in :mod:`envwatch.operations.certificates`, re-exported here.
 
 The username link: a person may be linked to a web account (``username``). That the account exists, is
 an operator / field_staff / auditor account and belongs to the same operator is checked in the web layer
 (``web.api.om_staff.require_staff_account``): the account tables live above ``operations``. This module
-checks the form of the name and that no other personnel file holds it.
+checks the form of the name and that no other personnel file holds it; the unique index
+``ux_staff_username`` backs the check against two files linking the same account at the same moment.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from envwatch.core.clock import to_china
-from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.errors import Conflict, InvalidInput
 from envwatch.operations.assignment import valid_certificates
-from envwatch.operations.staff_schema import staff, staff_certificates, training_results, trainings
+from envwatch.operations.certificates import (
+    CERTIFICATE_STATUSES,
+    CertificateDraft,
+    CertificateStatus,
+    add_certificate,
+    certificate_history,
+    certificate_row,
+    certificate_status,
+    certificates_of,
+    correct_certificate,
+    expiring_certificates,
+)
+from envwatch.operations.staff_checks import china_day, for_operators, staff_row, text_field
+from envwatch.operations.staff_schema import staff, training_results, trainings
 from envwatch.registry.schema import operators
 
+__all__ = [  # the certificates and the shared checks are re-exported: callers know this module
+    "CERTIFICATE_STATUSES",
+    "EDITABLE",
+    "POSITIONS",
+    "CertificateDraft",
+    "CertificateStatus",
+    "add_certificate",
+    "add_staff",
+    "certificate_history",
+    "certificate_row",
+    "certificate_status",
+    "certificates_of",
+    "china_day",
+    "correct_certificate",
+    "expiring_certificates",
+    "get_staff",
+    "list_staff",
+    "normalize_username",
+    "results_of_person",
+    "staff_names",
+    "staff_row",
+    "update_staff",
+]
+
 POSITIONS = ("field_engineer", "sampler", "auditor", "manager", "other")
-CERTIFICATE_STATUSES = ("valid", "expiring", "expired", "none")
 EDITABLE = ("name", "position", "phone", "username", "active")
 NAME_MAX = 100  # staff.name
 PHONE_MAX = 32  # staff.phone
-KIND_MAX = 64  # staff_certificates.kind
-NUMBER_MAX = 64  # staff_certificates.number
-ISSUER_MAX = 200  # staff_certificates.issuer
-ACTOR_MAX = 100  # recorded_by
 # digits with the separators people write: 13800138000, +86 138 0013 8000, 0591-8765 4321, (0591)87654321
 PHONE = re.compile(r"[0-9+()\- ]{3,32}")
 # the account store's rule (web.accounts.store.USERNAME), repeated here: operations may not import web
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
 
 _s = staff.c
-_c = staff_certificates.c
 
 
 # ---- checks ----
-
-
-def _text(value: str, what: str, most: int) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidInput(f"{what} is required")
-    if len(value) > most:
-        raise InvalidInput(f"{what} has {len(value)} characters; at most {most}")
-    return value
 
 
 def _position(value: str) -> str:
@@ -111,17 +119,21 @@ def _unlinked(conn: Connection, username: str | None, staff_id: int | None) -> N
         raise Conflict(f"username {username!r} is already linked to {other.name} (staff {other.id})")
 
 
+def _linking(conn: Connection, statement: Any, username: str | None, staff_id: int | None) -> Any:
+    """Run the insert (answers its RETURNING value) or update (None) of a personnel file. When another file linked the same
+    account since :func:`_unlinked` looked, the unique index refuses it: the same Conflict, naming it."""
+    try:
+        with conn.begin_nested():  # roll back just this statement: the check below still needs the connection
+            result = conn.execute(statement)
+            return result.scalar_one() if result.returns_rows else None
+    except IntegrityError:
+        _unlinked(conn, username, staff_id)
+        raise
+
+
 def _operator_exists(conn: Connection, operator_id: int) -> None:
     if conn.execute(select(operators.c.id).where(operators.c.id == operator_id)).first() is None:
         raise InvalidInput(f"no operator with id {operator_id}")
-
-
-def _actor(value: str) -> str:
-    return _text(value, "recorded_by", ACTOR_MAX)
-
-
-def china_day(now: datetime) -> date:
-    return to_china(now).date()
 
 
 # ---- the personnel file ----
@@ -143,7 +155,7 @@ def add_staff(
     _operator_exists(conn, operator_id)
     values: dict[str, Any] = {
         "operator_id": operator_id,
-        "name": _text(name, "the name", NAME_MAX),
+        "name": text_field(name, "the name", NAME_MAX),
         "position": _position(position),
         "phone": _phone(phone),
         "username": normalize_username(username),
@@ -152,16 +164,9 @@ def add_staff(
         "updated_at": now,
     }
     _unlinked(conn, values["username"], None)
-    staff_id = int(conn.execute(insert(staff).values(**values).returning(_s.id)).scalar_one())
+    statement = insert(staff).values(**values).returning(_s.id)
+    staff_id = int(_linking(conn, statement, values["username"], None))
     return staff_row(conn, staff_id)
-
-
-def staff_row(conn: Connection, staff_id: int) -> dict[str, Any]:
-    """The personnel file alone (NotFound for an unknown id)."""
-    row = conn.execute(select(staff).where(_s.id == staff_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no staff member with id {staff_id}")
-    return dict(row)
 
 
 def update_staff(
@@ -175,7 +180,7 @@ def update_staff(
     current = staff_row(conn, staff_id)
     checked: dict[str, Any] = {}
     if "name" in changes:
-        checked["name"] = _text(changes["name"], "the name", NAME_MAX)
+        checked["name"] = text_field(changes["name"], "the name", NAME_MAX)
     if "position" in changes:
         checked["position"] = _position(changes["position"])
     if "phone" in changes:
@@ -190,151 +195,9 @@ def update_staff(
     differing = {k: v for k, v in checked.items() if current[k] != v}
     if not differing:
         return current
-    conn.execute(update(staff).where(_s.id == staff_id).values(**differing, updated_at=now))
+    statement = update(staff).where(_s.id == staff_id).values(**differing, updated_at=now)
+    _linking(conn, statement, checked.get("username"), staff_id)
     return staff_row(conn, staff_id)
-
-
-# ---- certificates ----
-
-
-def add_certificate(
-    conn: Connection,
-    staff_id: int,
-    *,
-    kind: str,
-    number: str,
-    issuer: str,
-    issued_on: date,
-    valid_until: date,
-    recorded_by: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """Record a certificate (上岗证) of a person; a renewal is another call. ``valid_until`` is the last day it
-    is valid (on or after ``issued_on``); ``issued_on`` may not lie after today (China date of ``now``).
-    The same certificate (kind, number and dates) recorded twice is a Conflict."""
-    person = staff_row(conn, staff_id)
-    values = {
-        "staff_id": staff_id,
-        "kind": _text(kind, "the certificate kind", KIND_MAX),
-        "number": _text(number, "the certificate number", NUMBER_MAX),
-        "issuer": _text(issuer, "the issuer", ISSUER_MAX),
-        "issued_on": issued_on,
-        "valid_until": valid_until,
-        "recorded_by": _actor(recorded_by),
-        "recorded_at": now,
-    }
-    today = china_day(now)
-    if issued_on > today:
-        raise InvalidInput(
-            f"issued_on {issued_on.isoformat()} is after today ({today.isoformat()}): record a certificate "
-            "once it has been issued"
-        )
-    if valid_until < issued_on:
-        raise InvalidInput(
-            f"valid_until {valid_until.isoformat()} is before issued_on {issued_on.isoformat()}"
-        )
-    same = conn.execute(
-        select(_c.id).where(
-            _c.staff_id == staff_id,
-            _c.kind == values["kind"],
-            _c.number == values["number"],
-            _c.issued_on == issued_on,
-            _c.valid_until == valid_until,
-        )
-    ).first()
-    if same is not None:
-        raise Conflict(
-            f"certificate {values['number']} of {person['name']} is already recorded (record {same.id})"
-        )
-    cert_id = int(conn.execute(insert(staff_certificates).values(**values).returning(_c.id)).scalar_one())
-    row = conn.execute(select(staff_certificates).where(_c.id == cert_id)).mappings().one()
-    return dict(row)
-
-
-def certificates_of(conn: Connection, staff_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
-    """Every certificate of these people, latest ``valid_until`` first, by person."""
-    found: dict[int, list[dict[str, Any]]] = {int(s): [] for s in staff_ids}
-    if not found:
-        return found
-    query = (
-        select(staff_certificates)
-        .where(_c.staff_id.in_(list(found)))
-        .order_by(_c.staff_id, _c.valid_until.desc(), _c.id.desc())
-    )
-    for row in conn.execute(query).mappings():
-        found[row["staff_id"]].append(dict(row))
-    return found
-
-
-@dataclass(frozen=True)
-class CertificateStatus:
-    """A person's certificate cover on one day.
-
-    ``certificate`` is the deciding one: the valid certificate running longest (valid, expiring), the one
-    that ended last (expired), None (none). ``days_left`` counts the days after ``today`` it is still valid
-    (0 = today is its last day); None unless valid or expiring."""
-
-    status: str
-    certificate: dict[str, Any] | None
-    days_left: int | None
-
-    @property
-    def valid_until(self) -> date | None:
-        return None if self.certificate is None else self.certificate["valid_until"]
-
-
-def certificate_status(
-    certificates: Iterable[Mapping[str, Any]], today: date, warn_days: int
-) -> CertificateStatus:
-    """The status of one person's certificates on ``today`` (module docstring)."""
-    issued = [dict(c) for c in certificates if c["issued_on"] <= today]
-    valid = [c for c in issued if c["valid_until"] >= today]
-    if valid:
-        best = max(valid, key=lambda c: (c["valid_until"], c["id"]))
-        left = (best["valid_until"] - today).days
-        return CertificateStatus("expiring" if left <= warn_days else "valid", best, left)
-    if issued:
-        return CertificateStatus("expired", max(issued, key=lambda c: (c["valid_until"], c["id"])), None)
-    return CertificateStatus("none", None, None)
-
-
-def expiring_certificates(
-    conn: Connection, operator_id: int | Collection[int] | None, today: date, warn_days: int
-) -> list[dict[str, Any]]:
-    """Certificates of active people that are valid today and whose last valid day is within ``warn_days``
-    days (``today ≤ valid_until ≤ today + warn_days``), soonest first: the renewals due (CS-4.5: renew
-    before expiry).
-
-    Per person and certificate kind only the latest certificate counts, so a kind already renewed is not
-    listed. ``operator_id``: one operator, several, or None for all."""
-    if warn_days < 0:
-        raise InvalidInput(f"warn_days must not be negative, not {warn_days}")
-    query = (
-        select(staff_certificates, _s.name, _s.operator_id, _s.position, _s.phone)
-        .join(staff, _s.id == _c.staff_id)
-        .where(_s.active.is_(True), _c.issued_on <= today)
-    )
-    query = _for_operators(query, operator_id)
-    latest: dict[tuple[int, str], dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        key = (row["staff_id"], row["kind"])
-        held = latest.get(key)
-        if held is None or (row["valid_until"], row["id"]) > (held["valid_until"], held["id"]):
-            latest[key] = dict(row)
-    due = [
-        {**row, "days_left": (row["valid_until"] - today).days}
-        for row in latest.values()
-        if 0 <= (row["valid_until"] - today).days <= warn_days
-    ]
-    return sorted(due, key=lambda r: (r["valid_until"], r["name"], r["id"]))
-
-
-def _for_operators(query: Any, operator_id: int | Collection[int] | None) -> Any:
-    if operator_id is None:
-        return query
-    if isinstance(operator_id, int):
-        return query.where(_s.operator_id == operator_id)
-    return query.where(_s.operator_id.in_(list(operator_id)))
 
 
 # ---- reading the files ----
@@ -360,7 +223,7 @@ def list_staff(
             f"certificate status {certificate!r} is not one of {', '.join(CERTIFICATE_STATUSES)}"
         )
     query = select(staff)
-    query = _for_operators(query, operator_id)
+    query = for_operators(query, operator_id)
     if active is not None:
         query = query.where(_s.active.is_(active))
     if position is not None:
@@ -384,7 +247,8 @@ def list_staff(
 
 
 def get_staff(conn: Connection, staff_id: int, *, today: date, warn_days: int) -> dict[str, Any]:
-    """One personnel file with everything about the person: ``certificates`` (latest first, each with
+    """One personnel file with everything about the person: ``certificates`` (the current ones, latest first,
+    each with ``valid_today``), ``certificate_history`` (every row with its corrections, each with
     ``valid_today``), ``current_certificate`` (the one valid today running longest, or None), the
     ``certificate_status`` of today, and ``results`` (every training result, newest first, with the
     training's kind, title, held_on and pass score; ``counts`` marks the latest result per training, the
@@ -396,6 +260,9 @@ def get_staff(conn: Connection, staff_id: int, *, today: date, warn_days: int) -
     return {
         **person,
         "certificates": [{**c, "valid_today": c["id"] in valid_ids} for c in certs],
+        "certificate_history": [
+            {**c, "valid_today": c["id"] in valid_ids} for c in certificate_history(conn, staff_id)
+        ],
         "current_certificate": status.certificate if status.status in ("valid", "expiring") else None,
         "certificate_status": status.status,
         "days_left": status.days_left,

@@ -3,7 +3,9 @@
 - ``staff``: the personnel file; name, position and whether the person still works there change in
   place (``updated_at``), everything that proves something is in the append-only tables below.
 - ``staff_certificates``: a certificate (上岗证 / 持证) with its validity; a renewal is a new row. Field
-  work may be assigned only to someone holding a certificate valid on that day.
+  work may be assigned only to someone holding a certificate valid on that day. Append-only: a mistyped
+  row is corrected by a new row with ``supersedes_id`` (at most one per row, the unique constraint), or
+  withdrawn by one with ``withdrawn`` true; only rows neither superseded nor withdrawing count.
 - ``trainings``: a planned or held training (培训计划; ``quarterly`` re-training, ``sampling_label`` for the
   sample-label system WZ-A2-5, ...). Append-only.
 - ``training_results``: one person's test result in one training. Append-only; a retest is a new row.
@@ -22,6 +24,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
 )
 
 from envwatch.core.db import BigId, ExactDecimal, UtcDateTime, metadata
@@ -44,6 +48,8 @@ staff = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_staff_operator", "operator_id"),
+    # one account, one person; NULLs do not collide (SQLite and PostgreSQL): any number without an account
+    Index("ux_staff_username", "username", unique=True),
 )
 
 staff_certificates = Table(
@@ -58,7 +64,29 @@ staff_certificates = Table(
     Column("valid_until", Date, nullable=False, comment="the last day it is valid"),
     Column("recorded_by", String(100), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
+    Column(
+        "supersedes_id",
+        BigInteger,
+        ForeignKey("staff_certificates.id"),
+        nullable=True,
+        comment="the certificate row this one corrects or withdraws",
+    ),
+    Column(
+        "withdrawn",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="true: withdraws the row it supersedes (recorded by mistake), no replacement",
+    ),
+    Column(
+        "reason",
+        Text,
+        nullable=False,
+        server_default="",
+        comment="why the superseded row was corrected or withdrawn; empty on a first recording",
+    ),
     Index("ix_staff_certificates_staff", "staff_id", "valid_until"),
+    UniqueConstraint("supersedes_id", name="uq_staff_certificates_supersedes_id"),
 )
 
 trainings = Table(

@@ -39,6 +39,7 @@ from envwatch.core.workdays import WorkdayCalendar
 from envwatch.monitoring.marks import mark_codes
 from envwatch.monitoring.marks_schema import marks
 from envwatch.monitoring.rates import RateQuery, compute_rates
+from envwatch.operations.corrections import current
 from envwatch.operations.fault_clocks import FaultFacts, FaultRules, fault_clocks
 from envwatch.operations.faults_schema import faults, manual_results, production_stops
 from envwatch.operations.ticket_sla import SlaRules, satisfaction_rate
@@ -194,7 +195,12 @@ def _manual_results(
     m = manual_results.c
     query = (
         select(manual_results)
-        .where(m.device_id.in_(list(by_id)), m.sampled_at >= quarter.start, m.sampled_at < quarter.end)
+        .where(
+            m.device_id.in_(list(by_id)),
+            m.sampled_at >= quarter.start,
+            m.sampled_at < quarter.end,
+            current(manual_results),  # a corrected or withdrawn result is not reported
+        )
         .order_by(m.sampled_at, m.id)
     )
     return tuple(

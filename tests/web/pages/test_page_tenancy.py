@@ -36,17 +36,18 @@ from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
 from envwatch.operations.emergency import add_drill, add_plan
 from envwatch.operations.equipment import add_equipment, record_event
-from envwatch.operations.faults import open_fault
+from envwatch.operations.faults import ManualResultIn, add_manual_results, open_fault
+from envwatch.operations.faults import record_event as record_fault_event
 from envwatch.operations.production_stops import submit_stop
 from envwatch.operations.records import RecordDraft, add_record
 from envwatch.operations.registrations import register
-from envwatch.operations.staff import add_staff
+from envwatch.operations.staff import add_certificate, add_staff
 from envwatch.operations.tickets import request_ticket
 from envwatch.operations.trainings import plan_training
 from envwatch.registry import filings as filing_service
 from envwatch.registry import service_operators as ops
 from envwatch.registry.models import ContractIn, OperatorIn
-from envwatch.registry.schema import devices, enterprises, outlets
+from envwatch.registry.schema import device_factors, devices, enterprises, outlets
 from envwatch.reports.quarters import last_finished
 from envwatch.reports.self_inspection_store import submit as submit_self_inspection
 from envwatch.web.accounts import store
@@ -185,6 +186,10 @@ def objects(world: World) -> dict[str, str]:
         a_staff = add_staff(
             conn, operator_id=a_operator["id"], name="甲的运维员", position="sampler", phone="123", now=now
         )
+        a_certificate = add_certificate(
+            conn, a_staff["id"], kind="上岗证", number="甲-1", issuer="协会", issued_on=now.date(),
+            valid_until=now.date() + timedelta(days=365), recorded_by="admin1", now=now,
+        )  # fmt: skip
         a_plan = plan_training(
             conn, operator_id=a_operator["id"], kind="quarterly", title="甲的培训", planned_on=now.date(),
             pass_score="60", recorded_by="admin1", now=now,
@@ -214,6 +219,21 @@ def objects(world: World) -> dict[str, str]:
         a_fault = open_fault(
             conn, device_id=device_id, started_at=now - timedelta(hours=5), description="甲的故障",
             opened_by="admin1", now=now,
+        )  # fmt: skip
+        # a manual monitoring result of that fault (its correction form)
+        record_fault_event(
+            conn, a_fault["id"], event="backup_started", at=now - timedelta(hours=4), data={"kind": "manual"},
+            by="admin1", now=now,
+        )  # fmt: skip
+        factor = (
+            conn.execute(
+                select(device_factors.c.factor).where(device_factors.c.device_id == device_id).limit(1)
+            ).scalar()
+            or "a21026"
+        )
+        (a_result,) = add_manual_results(
+            conn, a_fault["id"], [ManualResultIn(factor, now - timedelta(hours=3), "1.0", "mg/m3", "甲检测", "甲")],
+            by="admin1", now=now,
         )  # fmt: skip
         a_stop = submit_stop(
             conn, enterprise_id=world.enterprise_a, outlet_id=outlet_id, start_at=now + timedelta(days=1),
@@ -264,10 +284,12 @@ def objects(world: World) -> dict[str, str]:
         "credit_code": a_code,
         "locale": "en",
         "staff_id": str(a_staff["id"]),
+        "certificate_id": str(a_certificate["id"]),
         "training_id": str(a_plan["id"]),
         "equipment_id": str(a_equipment["id"]),
         "drill_id": str(a_drill["id"]),
         "fault_id": str(a_fault["id"]),
+        "result_id": str(a_result["id"]),
         "stop_id": str(a_stop["id"]),
         "ticket_id": str(a_ticket["id"]),
         "record_id": str(a_record["id"]),
@@ -304,10 +326,12 @@ KNOWN_PARAMS = {
     "credit_code",
     "locale",
     "staff_id",
+    "certificate_id",
     "training_id",
     "equipment_id",
     "drill_id",
     "fault_id",
+    "result_id",
     "stop_id",
     "ticket_id",
     "record_id",

@@ -9,6 +9,11 @@ reject: admin and the regulators whose region holds the enterprise — a regulat
 not see the report, so it gets 404). The order of the checks: visibility (404), the role (403), the input
 (422), the store (422 / 409).
 
+A wrong manual result is corrected, or withdrawn, by a new row (``POST .../manual-results/{id}/corrections``,
+``operations.manual_results.correct_manual_result``, the ``fault`` write), also after the backup ended:
+the fields not given keep the corrected row's values; the fault's ``manual_results`` are the current rows,
+``manual_result_history`` every row with who corrected it, when and why.
+
 Times are ISO 8601; a time without offset is China time; answers are in China time. Clocks carry their
 ``remaining`` in seconds (negative when late).
 """
@@ -22,7 +27,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -125,6 +130,12 @@ def fault_out(row: dict[str, Any], clocks: Sequence[Clock] | None) -> dict[str, 
     return out
 
 
+def history_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = jsonable(row)
+    out["correction"] = None if row["correction"] is None else jsonable(row["correction"])
+    return out
+
+
 # ---- faults ----
 
 
@@ -216,6 +227,7 @@ def get_fault(request: Request, fault_id: int, scope: CurrentScope) -> dict[str,
     out["clock_error"] = view["clock_error"]
     out["events"] = [jsonable(e) for e in view["events"]]
     out["manual_results"] = [jsonable(r) for r in view["manual_results"]]
+    out["manual_result_history"] = [history_out(r) for r in view["manual_result_history"]]
     return out
 
 
@@ -357,6 +369,76 @@ async def add_manual_results(request: Request, fault_id: int, scope: CurrentScop
     else:
         rows = _json_rows(raw)
     return await run_in_threadpool(_store_results, request, scope, fault_id, rows)
+
+
+class ResultCorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(description="what was wrong in the row corrected (required)")
+    withdraw: bool = Field(
+        default=False, description="true: withdraw the row (not a result of this fault), no replacement"
+    )
+    factor: str | None = Field(default=None, description="the right value; not given: the row's own")
+    sampled_at: str | None = Field(default=None, description="ISO 8601; no offset = China time")
+    value: str | int | float | None = Field(
+        default=None, description='an exact decimal as text, e.g. "12.30"'
+    )
+    unit: str | None = None
+    agency: str | None = None
+    report_no: str | None = None
+
+
+def require_result(conn: Connection, fault_id: int, result_id: int) -> dict[str, Any]:
+    """A manual result row of that fault (the fault already found visible), else 404."""
+    try:
+        row = store.manual_result_row(conn, result_id)
+    except NotFound:
+        row = None
+    if row is None or row["fault_id"] != fault_id:
+        raise NotFound(f"no manual result with id {result_id} on fault {fault_id}")
+    return row
+
+
+def result_draft(row: dict[str, Any], body: ResultCorrectionIn) -> store.ManualResultIn:
+    """The corrected result: the fields given, the corrected row's values for the rest."""
+    sampled = parse_time("sampled_at", body.sampled_at) if body.sampled_at is not None else None
+    value: Any = row["value"] if body.value is None else body.value
+    return store.ManualResultIn(
+        factor=row["factor"] if body.factor is None else body.factor,
+        sampled_at=row["sampled_at"] if sampled is None else sampled,
+        value=str(value) if isinstance(value, int) and not isinstance(value, bool) else value,
+        unit=row["unit"] if body.unit is None else body.unit,
+        agency=row["agency"] if body.agency is None else body.agency,
+        report_no=row["report_no"] if body.report_no is None else body.report_no,
+    )
+
+
+@router.post(
+    "/faults/{fault_id}/manual-results/{result_id}/corrections",
+    status_code=201,
+    summary="Correct a manual result (or withdraw it) by a new row; fields not given stay",
+)
+def correct_manual_result(
+    request: Request, fault_id: int, result_id: int, body: ResultCorrectionIn, scope: CurrentScope
+) -> dict[str, Any]:
+    given = sorted(body.model_dump(exclude={"reason", "withdraw"}, exclude_none=True))
+    with engine_of(request).begin() as conn:
+        require_fault(conn, scope, fault_id)
+        row = require_result(conn, fault_id, result_id)
+        scope.require_write("fault")
+        if body.withdraw and given:
+            raise InvalidInput(
+                f"a withdrawal replaces the row by nothing: give no result fields ({', '.join(given)})"
+            )
+        if not body.withdraw and not given:
+            raise InvalidInput(
+                "give the fields to correct (factor, sampled_at, value, unit, agency, report_no), or withdraw"
+            )
+        draft = None if body.withdraw else result_draft(row, body)
+        done = store.correct_manual_result(
+            conn, result_id, draft, reason=body.reason, by=scope.principal.name, now=utcnow()
+        )
+    return jsonable(done)
 
 
 # ---- production stops ----

@@ -13,6 +13,11 @@ Who reads (an object of an operator one does not see is 404 exactly like a missi
 Who writes: the ``staff`` write (admin, operator), for one's own operator (admin: any, ``operator_id``
 required). A regulator reads but does not write.
 
+A wrong certificate is corrected, or withdrawn, by a new row (``POST .../certificates/{id}/corrections``,
+``operations.certificates.correct_certificate``): the fields not given keep the corrected row's values,
+and every read counts only the current rows; the personnel file shows the history
+(``certificate_history``: each superseded row with who corrected it, when and why).
+
 A ``username`` links a personnel file to a web account: it must name an operator, field_staff or auditor
 account of the same operator (:func:`require_staff_account`; checked here because the account tables live
 in the web layer, above ``operations``). Dates are ``YYYY-MM-DD`` (China calendar days); scores are exact
@@ -75,6 +80,20 @@ class CertificateIn(BaseModel):
     issuer: str
     issued_on: date = Field(description="not after today")
     valid_until: date = Field(description="the last valid day, on or after issued_on")
+
+
+class CertificateCorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(description="what was wrong in the row corrected (required)")
+    withdraw: bool = Field(
+        default=False, description="true: withdraw the row (recorded by mistake), no replacement; no fields"
+    )
+    kind: str | None = Field(default=None, description="the right value; not given: the row's own")
+    number: str | None = None
+    issuer: str | None = None
+    issued_on: date | None = None
+    valid_until: date | None = None
 
 
 class TrainingIn(BaseModel):
@@ -154,6 +173,24 @@ def visible_staff(conn: Connection, scope: Scope, staff_id: int) -> dict[str, An
     if row is None or not scope.sees_operator(row["operator_id"]):
         raise NotFound(f"no staff member with id {staff_id}")
     return row
+
+
+def visible_certificate(conn: Connection, scope: Scope, staff_id: int, certificate_id: int) -> dict[str, Any]:
+    """A certificate row of that personnel file, if visible (404 as for a missing one otherwise)."""
+    visible_staff(conn, scope, staff_id)
+    try:
+        row = store.certificate_row(conn, certificate_id)
+    except NotFound:
+        row = None
+    if row is None or row["staff_id"] != staff_id:
+        raise NotFound(f"no certificate record with id {certificate_id} of staff member {staff_id}")
+    return row
+
+
+def certificate_draft(row: Mapping[str, Any], given: Mapping[str, Any]) -> store.CertificateDraft:
+    """The corrected certificate: the fields given (not None), the corrected row's values for the rest."""
+    fields = ("kind", "number", "issuer", "issued_on", "valid_until")
+    return store.CertificateDraft(**{f: row[f] if given.get(f) is None else given[f] for f in fields})
 
 
 def visible_training(conn: Connection, scope: Scope, training_id: int) -> dict[str, Any]:
@@ -335,6 +372,33 @@ def add_certificate(
             now=utcnow(),
         )
     return row_out(row)
+
+
+@router.post(
+    "/staff/{staff_id}/certificates/{certificate_id}/corrections",
+    status_code=201,
+    summary="Correct a certificate row (or withdraw it) by a new row; fields not given stay",
+)
+def correct_certificate(
+    request: Request, staff_id: int, certificate_id: int, body: CertificateCorrectionIn, scope: CurrentScope
+) -> dict[str, Any]:
+    given = body.model_dump(exclude={"reason", "withdraw"}, exclude_none=True)
+    with engine_of(request).begin() as conn:
+        row = visible_certificate(conn, scope, staff_id, certificate_id)
+        scope.require_write("staff")
+        if body.withdraw and given:
+            raise InvalidInput(
+                f"a withdrawal replaces the row by nothing: give no certificate fields ({', '.join(sorted(given))})"
+            )
+        if not body.withdraw and not given:
+            raise InvalidInput(
+                "give the fields to correct (kind, number, issuer, issued_on, valid_until), or withdraw"
+            )
+        new = None if body.withdraw else certificate_draft(row, given)
+        done = store.correct_certificate(
+            conn, certificate_id, new, reason=body.reason, by=scope.principal.name, now=utcnow()
+        )
+    return row_out(done)
 
 
 # ---- trainings ----

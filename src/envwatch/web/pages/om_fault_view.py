@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Connection, select
 
 from envwatch.alarms.store import device_names
+from envwatch.core.clock import to_china
 from envwatch.core.errors import NotFound
 from envwatch.core.workdays import WorkdayCalendar
 from envwatch.operations import faults as store
@@ -28,6 +29,7 @@ from envwatch.operations.stop_lifecycle import STOP_TRANSITIONS
 from envwatch.registry.schema import devices, enterprises, outlets
 from envwatch.web.api import om_faults as api
 from envwatch.web.api.alarms import require_alarm
+from envwatch.web.pages.forms import form_time
 from envwatch.web.pages.i18n import N_, locale_of
 from envwatch.web.pages.paging import PAGE_SIZE, Paged
 from envwatch.web.pages.public_data import factor_name
@@ -108,6 +110,8 @@ DONE_LABELS = {
     "restored": N_("The restore was recorded and the fault period marked."),
     "commented": N_("The comment was added."),
     "results": N_("The manual monitoring results were stored."),
+    "result_corrected": N_("The correction of the manual result was recorded."),
+    "result_withdrawn": N_("The manual result was withdrawn."),
     "submitted": N_("The production stop was reported."),
     "approved": N_("The production stop was approved and marked."),
     "rejected": N_("The production stop was rejected."),
@@ -142,7 +146,14 @@ def page_labels(request: Request) -> dict[str, Any]:
         "stop_event_labels": STOP_EVENT_LABELS,
         "remaining": remaining,
         "factor_text": lambda code: factor_name(code, locale) if code else "",
+        "local_seconds": local_seconds,
     }
+
+
+def local_seconds(moment: datetime) -> str:
+    """A time as a datetime-local value to the second (China time): a correction form keeps the
+    sampling time exactly as stored unless it is changed."""
+    return to_china(moment).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def remaining(delta: timedelta | None) -> dict[str, Any] | None:
@@ -214,6 +225,26 @@ def fault_forms(scope: Scope, fault: dict[str, Any]) -> list[str]:
     if fault["state"] == "on_backup" and fault["backup_kind"] == "manual":
         forms.append("results")
     return forms
+
+
+def visible_result(conn: Connection, fault_id: int, result_id: int) -> dict[str, Any]:
+    """A manual result of that (visible) fault, or the page's 404 (the API's ``require_result``)."""
+    try:
+        return api.require_result(conn, fault_id, result_id)
+    except NotFound as exc:
+        raise HTTPException(404, exc.message) from None
+
+
+def result_draft(values: dict[str, str]) -> store.ManualResultIn:
+    """The corrected result of the correction form (every field is sent, prefilled; the time China time)."""
+    return store.ManualResultIn(
+        factor=values["factor"],
+        sampled_at=form_time("sampled_at", values["sampled_at"]),
+        value=values["value"],
+        unit=values["unit"],
+        agency=values["agency"],
+        report_no=values["report_no"],
+    )
 
 
 def fault_detail(

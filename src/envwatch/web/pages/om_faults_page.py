@@ -5,7 +5,9 @@
 - ``/om/faults/new`` (the ``fault`` write: admin, operator, field staff): the form; ``?alarm=ID`` fills it
   from an alarm (its device, start, summary and factor), so the alarm page links here;
 - ``/om/faults/{id}``: the facts, the four clocks with their due time in China time, the journal, the manual
-  results with a CSV upload and a one-result form, and the event forms the state allows;
+  results with a CSV upload and a one-result form (while a manual backup runs), a form correcting or
+  withdrawing each current result (any time; the corrected and withdrawn rows stay, struck through, with
+  who, when and why), and the event forms the state allows;
 - the production stop pages are in ``om_stops_page`` (included below).
 
 Checks, in the JSON API's order (``web.api.om_faults``): the CSRF token, then what is not visible is 404
@@ -190,7 +192,8 @@ def _detail_page(
         f=fault,
         factors=detail["factors"],
         journal=detail["events"],
-        results=detail["manual_results"],
+        results=detail["manual_result_history"],
+        can_correct=scope.can_write("fault"),
         clocks=detail["clocks"],
         clock_error=detail["clock_error"],
         forms=view.fault_forms(scope, fault),
@@ -279,6 +282,51 @@ def _store_results(
         problem = FormProblem("results", N_("The results were not stored:"), exc.message, fields)
         return _detail_page(request, viewer, fault_id, problem, 409 if isinstance(exc, Conflict) else 422)
     return RedirectResponse(f"/om/faults/{fault_id}?done=results", status_code=303)
+
+
+@router.post("/om/faults/{fault_id}/manual-results/{result_id}/corrections", response_class=HTMLResponse)
+def correct_manual_result(
+    request: Request,
+    viewer: CurrentViewer,
+    fault_id: int,
+    result_id: int,
+    csrf_token: Annotated[str | None, Form()] = None,
+    action: Text = "correct",
+    factor: Text = "",
+    sampled_at: Text = "",
+    value: Text = "",
+    unit: Text = "",
+    agency: Text = "",
+    report_no: Text = "",
+    reason: Text = "",
+) -> Response:
+    """Correct a manual result (the form's fields, all sent) or withdraw it (``action=withdraw``: the fields
+    are ignored); the reason is required either way. The API's order: the fault and the result visible
+    (404), then the ``fault`` write (403)."""
+    check_csrf(request, viewer, csrf_token)
+    scope = data_scope(request, viewer)
+    with engine_of(request).connect() as conn:
+        view.visible_fault(conn, scope, fault_id)
+        view.visible_result(conn, fault_id, result_id)
+    scope.require_write("fault")
+    request.state.audit_detail = {"fault": fault_id, "manual_result": result_id, "action": action}
+    values = {
+        "factor": factor, "sampled_at": sampled_at, "value": value, "unit": unit, "agency": agency,
+        "report_no": report_no, "reason": reason,
+    }  # fmt: skip
+    withdraw = action == "withdraw"
+    try:
+        draft = None if withdraw else view.result_draft(values)
+        with engine_of(request).begin() as conn:
+            store.correct_manual_result(
+                conn, result_id, draft, reason=reason, by=viewer.principal.name, now=utcnow()
+            )
+    except (InvalidInput, Conflict) as exc:
+        lead = N_("Not withdrawn:") if withdraw else N_("The correction was not recorded:")
+        problem = FormProblem(f"correct-{result_id}", lead, exc.message, values)
+        return _detail_page(request, viewer, fault_id, problem, 409 if isinstance(exc, Conflict) else 422)
+    done = "result_withdrawn" if withdraw else "result_corrected"
+    return RedirectResponse(f"/om/faults/{fault_id}?done={done}#results", status_code=303)
 
 
 def _too_large(request: Request, viewer: Viewer, fault_id: int) -> Response:

@@ -6,7 +6,8 @@
   with a valid certificate), without the files behind it;
 - ``/om/staff/new``: the form adding a personnel file (admin, operator);
 - ``/om/staff/{id}``: the personnel file, its edit form, the certificates (the one valid today marked) with
-  the form recording one, and the training results;
+  the form recording one, a form correcting or withdrawing each current certificate (a new row; the
+  corrected and withdrawn rows stay, struck through, with who, when and why), and the training results;
 - ``/om/trainings…``: the training pages, in ``om_staff_trainings_page`` (included in this router).
 
 Checks, in the JSON API's order (``web.api.om_staff``): the CSRF token, then what is not visible is 404
@@ -278,3 +279,47 @@ def add_certificate(
         problem = FormProblem("certificate", N_("The certificate was not recorded:"), exc.message, values)
         return _staff_page(request, viewer, staff_id, problem, view.status_of(exc))
     return RedirectResponse(f"/om/staff/{staff_id}?done=certificate", status_code=303)
+
+
+@router.post("/om/staff/{staff_id}/certificates/{certificate_id}/corrections", response_class=HTMLResponse)
+def correct_certificate(
+    request: Request,
+    viewer: CurrentViewer,
+    staff_id: int,
+    certificate_id: int,
+    csrf_token: Annotated[str | None, Form()] = None,
+    action: Text = "correct",
+    kind: Text = "",
+    number: Text = "",
+    issuer: Text = "",
+    issued_on: Text = "",
+    valid_until: Text = "",
+    reason: Text = "",
+) -> Response:
+    """Correct a certificate row (the form's fields, all sent) or withdraw it (``action=withdraw``: the
+    fields are ignored); the reason is required either way."""
+    check_csrf(request, viewer, csrf_token)
+    scope = data_scope(request, viewer)
+    try:
+        with engine_of(request).connect() as conn:
+            api.visible_certificate(conn, scope, staff_id, certificate_id)
+    except NotFound as exc:
+        raise view.not_found(exc) from None
+    scope.require_write("staff")
+    values = {
+        "kind": kind, "number": number, "issuer": issuer, "issued_on": issued_on, "valid_until": valid_until,
+        "reason": reason,
+    }  # fmt: skip
+    withdraw = action == "withdraw"
+    try:
+        draft = None if withdraw else view.certificate_draft(values)
+        with engine_of(request).begin() as conn:
+            store.correct_certificate(
+                conn, certificate_id, draft, reason=reason, by=viewer.principal.name, now=utcnow()
+            )
+    except (InvalidInput, Conflict) as exc:
+        lead = N_("Not withdrawn:") if withdraw else N_("The correction was not recorded:")
+        problem = FormProblem(f"correct-{certificate_id}", lead, exc.message, values)
+        return _staff_page(request, viewer, staff_id, problem, view.status_of(exc))
+    done = "certificate_withdrawn" if withdraw else "certificate_corrected"
+    return RedirectResponse(f"/om/staff/{staff_id}?done={done}", status_code=303)

@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Connection
 
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
-from envwatch.operations.staff import POSITIONS
+from envwatch.operations.staff import POSITIONS, CertificateDraft
 from envwatch.operations.trainings import TRAINING_KINDS
 from envwatch.registry.service_operators import get_operator, list_operators
 from envwatch.web.api import om_staff as api
@@ -52,6 +52,8 @@ DONE_LABELS = {
     "added": N_("The staff member was added."),
     "changed": N_("The personnel file was saved."),
     "certificate": N_("The certificate was recorded."),
+    "certificate_corrected": N_("The correction of the certificate was recorded."),
+    "certificate_withdrawn": N_("The certificate was withdrawn."),
     "planned": N_("The training was planned."),
     "held": N_("The training was recorded as held."),
     "results": N_("The results were recorded."),
@@ -138,6 +140,17 @@ def day_of(name: str, text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{name} must be a date such as 2026-11-21, not {text!r}") from None
+
+
+def certificate_draft(values: dict[str, str]) -> CertificateDraft:
+    """The corrected certificate of the correction form (every field is sent, prefilled)."""
+    return CertificateDraft(
+        kind=values["kind"],
+        number=values["number"],
+        issuer=values["issuer"],
+        issued_on=day_of("issued_on", values["issued_on"]),
+        valid_until=day_of("valid_until", values["valid_until"]),
+    )
 
 
 def year_quarter(year: str | None, quarter: str | None, today: date) -> tuple[int, int]:
