@@ -68,6 +68,8 @@ from envwatch.operations.fault_reads import (
     spans,
 )
 from envwatch.operations.faults_schema import fault_events, faults
+from envwatch.operations.inputs import actor, aware
+from envwatch.operations.inputs import text as text_
 from envwatch.operations.manual_results import (
     ManualResultIn,
     add_manual_results,
@@ -106,7 +108,6 @@ _e = fault_events.c
 # mark_codes.json: 故障 (equipment fault; data invalid, not judged), HJ 212 flag D
 FAULT_MARK_CODE: Final = "fault"
 MARK_SOURCE: Final = "operator"  # the operator answers for the device (marks.SOURCES)
-TEXT_MAX: Final = 4000  # a description or a comment
 DATA_MAX: Final = 4000  # characters of an event's data as JSON
 FACTORS_MAX: Final = 200  # faults.factors
 _FACTOR = re.compile(r"[A-Za-z0-9]{2,32}")  # an HJ 212 pollutant code (as monitoring.marks checks it)
@@ -122,34 +123,12 @@ _FACT_COLUMN: Final[dict[str, str]] = {
 # ---- checks ----
 
 
-def _text(value: str, what: str, *, required: bool) -> str:
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{what} is required")
-    if len(value) > TEXT_MAX:
-        raise InvalidInput(f"{what} is {len(value)} characters; at most {TEXT_MAX}")
-    return value
-
-
-def _actor(value: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 64:
-        raise InvalidInput("the person recording it must be a username of 1-64 characters")
-    return value
-
-
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"{what} {moment.isoformat()} has no time zone; give it with one")
-    return moment
-
-
 def _china(moment: datetime) -> str:
     return f"{to_china(moment):%Y-%m-%d %H:%M:%S} (China time)"
 
 
 def _not_future(moment: datetime, now: datetime, what: str) -> datetime:
-    if _aware(moment, what) > now:
+    if aware(moment, what) > now:
         raise InvalidInput(f"{what} {_china(moment)} is in the future; record what has happened")
     return moment
 
@@ -222,8 +201,8 @@ def open_fault(
     description, an unknown factor, an alarm on another device; Conflict for an overlapping open fault or
     an alarm already tied to an open fault."""
     started_at = _not_future(started_at, now, "the fault's start")
-    description = _text(description, "the description (故障现象)", required=True)
-    opened_by = _actor(opened_by)
+    description = text_(description, "the description (故障现象)", required=True)
+    opened_by = actor(opened_by)
     locked = conn.execute(select(devices.c.id).where(devices.c.id == device_id).with_for_update()).first()
     if locked is None:
         raise NotFound(f"no device {device_id}")
@@ -369,8 +348,8 @@ def record_event(
         raise InvalidInput(
             f"{event} {_china(at)} is before the fault started {_china(current['started_at'])}"
         )
-    by = _actor(by)
-    note = _text(comment, "a comment", required=event == "commented")
+    by = actor(by)
+    note = text_(comment, "a comment", required=event == "commented")
     payload = _event_data(data)
     changes: dict[str, Any] = {}
     if event in _FACT_COLUMN:

@@ -51,6 +51,8 @@ from envwatch.monitoring.marks_schema import marks
 from envwatch.monitoring.marks_store import create_mark, review_mark, supersede_mark, withdraw_mark
 from envwatch.operations.fault_reads import spans
 from envwatch.operations.faults_schema import production_stop_events, production_stops
+from envwatch.operations.inputs import actor, aware
+from envwatch.operations.inputs import text as text_
 from envwatch.operations.stop_checks import quarter_note, restart_check
 from envwatch.operations.stop_lifecycle import STOP_STATES, StopEvent, StopState, next_stop_state
 from envwatch.registry.schema import devices, enterprises, outlets
@@ -63,7 +65,6 @@ MARK_SOURCE: Final = "enterprise"  # the enterprise's report (marks.SOURCES); th
 SYSTEM: Final = "system"
 # a report may be sent this long after the planned start and still count as "before" (SX-18.4) [P]
 SUBMIT_GRACE: Final = timedelta(minutes=30)
-TEXT_MAX: Final = 4000
 LIST_MAX: Final = 1000
 
 
@@ -161,28 +162,6 @@ def outlet_devices(conn: Connection, outlet_id: int) -> list[dict[str, Any]]:
 # ---- checks ----
 
 
-def _text(value: str, what: str, *, required: bool) -> str:
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{what} is required")
-    if len(value) > TEXT_MAX:
-        raise InvalidInput(f"{what} is {len(value)} characters; at most {TEXT_MAX}")
-    return value
-
-
-def _actor(value: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 64:
-        raise InvalidInput("the person recording it must be a username of 1-64 characters")
-    return value
-
-
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"{what} {moment.isoformat()} has no time zone; give it with one")
-    return moment
-
-
 def _china(moment: datetime) -> str:
     return f"{to_china(moment):%Y-%m-%d %H:%M} (China time)"
 
@@ -238,7 +217,7 @@ def submit_stop(
             f"outlet {outlet_id} ({outlet.name}) belongs to enterprise {outlet.enterprise_id}, not to "
             f"enterprise {enterprise_id}"
         )
-    start_at, end_at = _aware(start_at, "the stop's start"), _aware(end_at, "the stop's end")
+    start_at, end_at = aware(start_at, "the stop's start"), aware(end_at, "the stop's end")
     if end_at <= start_at:
         raise InvalidInput(f"the stop's end {_china(end_at)} must be after its start {_china(start_at)}")
     if start_at < now - SUBMIT_GRACE:
@@ -246,8 +225,8 @@ def submit_stop(
             f"the stop starts {_china(start_at)}, already past: a production stop is reported and approved "
             "before it starts (SX-18.4); for a stop already under way, mark the period and explain it"
         )
-    reason = _text(reason, "the reason (停产原因)", required=True)
-    by = _actor(by)
+    reason = text_(reason, "the reason (停产原因)", required=True)
+    by = actor(by)
     clash = conn.execute(
         select(_s.id, _s.state, _s.start_at, _s.end_at)
         .where(
@@ -333,8 +312,8 @@ def decide(
     current = _locked(conn, stop_id)
     event: StopEvent = "approved" if approve else "rejected"
     next_stop_state(current["state"], event)  # the state's refusal comes first
-    by = _actor(by)
-    note = _text(
+    by = actor(by)
+    note = text_(
         comment, "the reason for rejecting it" if not approve else "the comment", required=not approve
     )
     data: dict[str, Any] = {}
@@ -402,8 +381,8 @@ def withdraw(
             f"production stop {stop_id} began {_china(current['start_at'])}: an approved stop is withdrawn "
             "only before it starts; record the restart instead"
         )
-    by = _actor(by)
-    note = _text(comment, "the comment", required=False)
+    by = actor(by)
+    note = text_(comment, "the comment", required=False)
     withdrawn: list[int] = []
     for mark in stop_marks(conn, stop_id):
         if mark["action"] == "mark":
@@ -431,7 +410,7 @@ def restarted(
     A restart before the approved end shortens the marks to it (see the module doc)."""
     current = _locked(conn, stop_id)
     next_stop_state(current["state"], "restarted")
-    at = _aware(at, "the restart")
+    at = aware(at, "the restart")
     if at > now:
         raise InvalidInput(f"the restart {_china(at)} is in the future; record it once it has happened")
     if at <= current["start_at"]:
@@ -439,8 +418,8 @@ def restarted(
             f"the restart {_china(at)} must be after the stop's start {_china(current['start_at'])}; a stop "
             "that did not happen is withdrawn before it starts"
         )
-    by = _actor(by)
-    note = _text(comment, "the comment", required=False)
+    by = actor(by)
+    note = text_(comment, "the comment", required=False)
     data: dict[str, Any] = {"overran": at > current["end_at"]}
     if at < current["end_at"]:
         data |= _shorten(conn, current, at, by, now, policy or MarkPolicy())

@@ -1,0 +1,36 @@
+"""Checks of what a person types into a fault or a production-stop report: free text, the recording
+user, a time with its zone. One place, so that both answer with the same words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from envwatch.core.errors import InvalidInput
+
+TEXT_MAX: Final = 4000  # a description, a reason or a comment
+
+
+def text(value: str, what: str, *, required: bool) -> str:
+    """``value`` stripped; InvalidInput when required and empty, or longer than :data:`TEXT_MAX`."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{what} is required")
+    if len(value) > TEXT_MAX:
+        raise InvalidInput(f"{what} is {len(value)} characters; at most {TEXT_MAX}")
+    return value
+
+
+def actor(value: str) -> str:
+    """The username recording something: 1–64 characters."""
+    value = value.strip()
+    if not value or len(value) > 64:
+        raise InvalidInput("the person recording it must be a username of 1-64 characters")
+    return value
+
+
+def aware(moment: datetime, what: str) -> datetime:
+    """``moment`` if it carries a time zone (a naive time would be read in the server's zone)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"{what} {moment.isoformat()} has no time zone; give it with one")
+    return moment
