@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench system-deps browser-deps i18n clean
+.PHONY: demo test lint typecheck unit bench system-deps browser-deps font-deps i18n clean
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory system-deps && $(PY) -m venv $(VENV); }
@@ -24,18 +24,28 @@ system-deps:
 	fi
 
 # The browser tests drive Debian's chromium through Playwright (never `playwright install`: no downloads
-# besides Debian's own mirror); fonts-wqy-zenhei gives the Chinese pages glyphs in the screenshots.
+# besides Debian's own mirror); fonts-wqy-zenhei gives the Chinese pages glyphs in the screenshots and is the
+# font embedded in sample labels (sampling.labels); poppler-utils' pdftoppm renders labels for the QR tests.
 # `apt-get update` only when the plain install fails (a fresh image has empty lists).
-BROWSER_PKGS := chromium fonts-wqy-zenhei
+BROWSER_PKGS := chromium fonts-wqy-zenhei poppler-utils
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi zenhei; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/pdftoppm ] || ! fc-list 2>/dev/null | grep -qi zenhei; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			export DEBIAN_FRONTEND=noninteractive; \
 			apt-get install -y -qq $(BROWSER_PKGS) || { apt-get update -qq && apt-get install -y -qq $(BROWSER_PKGS); }; \
 		else echo "chromium is missing: sudo apt-get install $(BROWSER_PKGS) (browser tests will skip)" >&2; fi; \
 	fi
 
-demo: $(STAMP)
+# the Chinese font embedded in sample labels (sampling.labels); the demo prints labels
+font-deps:
+	@if ! fc-list 2>/dev/null | grep -qi zenhei; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq fonts-wqy-zenhei || { apt-get update -qq && apt-get install -y -qq fonts-wqy-zenhei; }; \
+		else echo "fonts-wqy-zenhei is missing: sudo apt-get install fonts-wqy-zenhei (labels cannot be printed)" >&2; fi; \
+	fi
+
+demo: font-deps $(STAMP)
 	$(BIN)/envwatch demo
 
 lint: $(STAMP)

@@ -136,7 +136,7 @@ def test_0011_names_the_accounts_linked_twice(engine: Engine) -> None:
     assert current_revision(engine) == "0010"  # nothing of 0011 was done
     with engine.begin() as conn:
         conn.execute(text("UPDATE staff SET username = NULL WHERE name <> '张三'"))
-    upgrade(engine)
+    upgrade(engine, "0011")
     assert current_revision(engine) == "0011"
 
 

@@ -80,12 +80,23 @@ def test_regions_operators_and_periods(sqlite_engine: Engine) -> None:
         assert admin.everything and admin.sees_device(12345)
 
 
-def test_agency_and_unknown_roles_are_refused(sqlite_engine: Engine) -> None:
+def test_unknown_roles_are_refused(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as conn:
-        for role in ("agency", "public", ""):
+        for role in ("public", ""):
             with pytest.raises(HTTPException) as exc:
                 resolve_scope(conn, Principal("x", role), DAY)
             assert exc.value.status_code == 403
+
+
+def test_an_agency_sees_itself_and_no_monitoring_data(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as conn:
+        agency = resolve_scope(conn, Principal("lab", "agency", agency_id=7), DAY)
+        lost = resolve_scope(conn, Principal("lab", "agency"), DAY)  # misconfigured: no agency id
+    assert agency.agency_ids == {7} and agency.sees_agency(7) and not agency.sees_agency(8)
+    assert agency.enterprise_ids == agency.outlet_ids == agency.device_ids == agency.operator_ids == set()
+    assert agency.sees_sample({"agency_id": 7, "enterprise_id": 3})
+    assert not agency.sees_sample({"agency_id": 8, "enterprise_id": 3})
+    assert lost.agency_ids == set() and not lost.sees_agency(7)
 
 
 def test_write_rules() -> None:

@@ -929,9 +929,7 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
             r = call(client, method, path, other)
             if kind == "open":
                 continue
-            if role == "agency":  # no scope yet: refused everywhere
-                expected = {403}
-            elif kind == "hidden":
+            if kind == "hidden":
                 expected = {404}
             elif kind == "forbidden":
                 expected = {403}

@@ -365,6 +365,47 @@ class Settings(BaseSettings):
         description="SX-18.7: the quarterly self-inspection report is due this many days after the quarter [P]",
     )
 
+    # --- sampling: sample identification labels and custody (识别标识系统, WZ-A2, sampling.*) ------------
+    sampling_max_distance_m: int = Field(
+        default=300,
+        ge=1,
+        description="WZ-A2-6: an on-site entry farther than this from the sampling point is refused [P]",
+    )
+    sampling_offline_max_age_h: int = Field(
+        default=72,
+        ge=1,
+        description="an entry captured offline is accepted on sync only this many hours after its device "
+        "time (and is flagged for review) [P]",
+    )
+    sampling_clock_skew_s: int = Field(
+        default=300,
+        ge=0,
+        description="an online entry whose device clock differs from the server's by more than this is "
+        "flagged for review [P]",
+    )
+    sampling_entry_lag_min: int = Field(
+        default=60,
+        ge=0,
+        description="a sampling time entered by hand may lie at most this long before its on-site entry [P]",
+    )
+    sampling_code_random_chars: int = Field(
+        default=6,
+        ge=4,
+        le=12,
+        description="length of the unguessable part of a sample code (Crockford base32, 5 bits a character)",
+    )
+    sampling_label_font: Path | None = Field(
+        default=None,
+        description="TrueType/TTC font with Chinese glyphs embedded in label PDFs; unset = WenQuanYi Zen Hei "
+        "from Debian's fonts-wqy-zenhei (/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc)",
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        pattern=r"^https?://[^\s\"'?#]+$",
+        description="the platform's address as people outside reach it; label QR codes carry "
+        "<public_base_url>/v/<code> (the verification page)",
+    )
+
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------
     session_cookie_name: str = Field(
         default="envwatch_session", pattern="^[A-Za-z0-9_-]+$", description="name of the session cookie"

@@ -30,8 +30,10 @@ def target_metadata() -> MetaData:
     from envwatch.operations import records_schema as _records  # noqa: F401
     from envwatch.operations import staff_schema as _staff  # noqa: F401
     from envwatch.operations import tickets_schema as _tickets  # noqa: F401
+    from envwatch.registry import agencies_schema as _agencies  # noqa: F401
     from envwatch.registry import disclosure_schema as _disclosure  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
+    from envwatch.sampling import schema as _sampling  # noqa: F401
     from envwatch.web.accounts import schema as _accounts  # noqa: F401
 
     return metadata

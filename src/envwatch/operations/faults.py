@@ -47,6 +47,8 @@ from envwatch.alarms.store import Action
 from envwatch.alarms.store import apply as apply_to_alarm
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.inputs import actor, aware
+from envwatch.core.inputs import text as text_
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
 from envwatch.operations.fault_lifecycle import (
@@ -68,8 +70,6 @@ from envwatch.operations.fault_reads import (
     spans,
 )
 from envwatch.operations.faults_schema import fault_events, faults
-from envwatch.operations.inputs import actor, aware
-from envwatch.operations.inputs import text as text_
 from envwatch.operations.manual_results import (
     ManualResultIn,
     add_manual_results,

@@ -46,13 +46,13 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.inputs import actor, aware
+from envwatch.core.inputs import text as text_
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_schema import marks
 from envwatch.monitoring.marks_store import create_mark, review_mark, supersede_mark, withdraw_mark
 from envwatch.operations.fault_reads import spans
 from envwatch.operations.faults_schema import production_stop_events, production_stops
-from envwatch.operations.inputs import actor, aware
-from envwatch.operations.inputs import text as text_
 from envwatch.operations.stop_checks import quarter_note, restart_check
 from envwatch.operations.stop_lifecycle import STOP_STATES, StopEvent, StopState, next_stop_state
 from envwatch.registry.schema import devices, enterprises, outlets

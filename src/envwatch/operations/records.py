@@ -40,10 +40,10 @@ from sqlalchemy.exc import IntegrityError
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.geo import check_position, distance_m, on_site
 from envwatch.core.settings import Settings
 from envwatch.operations import field_kinds as kinds
 from envwatch.operations.assignment import require_assignable
-from envwatch.operations.geo import check_position, distance_m, on_site
 from envwatch.operations.materials import require_usable
 from envwatch.operations.qa_limits import limits_of
 from envwatch.operations.records_schema import field_record_materials, field_records, reference_materials

@@ -17,8 +17,12 @@ operator,       the outlets of its contracts in force today (China date): a cont
 field_staff     covers every outlet of the enterprise; the enterprises of those outlets (read)
 auditor         the same for one operator, over the contracts in force on any day of its period; data
                 (measurements, packets, marks, commands, filings, rates) only inside the period
-agency          nothing yet (sampling comes later): 403 on every scoped route
+agency          no monitoring data at all; its own agency, staff, plans and samples (sampling)
 ==============  ===========================================================================================
+
+Testing agencies and samples (sampling, WZ-A2): admin all; a regulator the agencies seated in its region and
+every sample of those agencies or taken at an enterprise it sees; an agency itself; an enterprise the samples
+taken at it (read). Operators, field staff and auditors see none.
 
 Writes (:meth:`Scope.require_write`), always on something visible:
 
@@ -36,7 +40,11 @@ Writes (:meth:`Scope.require_write`), always on something visible:
 - ``order_response`` (respond to an order addressed to one's enterprise or operator): admin, enterprise,
   operator;
 - ``audit_day`` (sign off a day of data, CS-4.3.2.2): admin, operator, auditor — the auditor writes nothing
-  else; a misconfigured principal (role without its id) sees nothing.
+  else; a misconfigured principal (role without its id) sees nothing;
+- ``agency_registry`` (create or change testing agencies): admin; ``agency_staff`` (an agency's people and
+  their label-system trainings, WZ-A2-5): admin, agency; ``sampling`` (plans, on-site entries, labels,
+  custody steps): admin, agency; ``sampling_review`` (review entries flagged as offline or mistimed): admin,
+  regulator.
 
 Out of scope answers: an object that is not visible is "not found" with exactly the message a missing one
 gets (404, existence is not revealed); lists are filtered; a write on something visible but not allowed is
@@ -57,6 +65,7 @@ from sqlalchemy import Connection, select
 from envwatch.core.clock import CHINA_TZ, to_china, utcnow
 from envwatch.core.errors import NotFound
 from envwatch.monitoring.marks_schema import marks
+from envwatch.registry.agencies_schema import agencies
 from envwatch.registry.schema import contracts, devices, enterprises, filings, outlets
 from envwatch.registry.service import region_prefix
 from envwatch.registry.service_operators import contracted_outlets
@@ -83,6 +92,10 @@ WriteKind = Literal[
     "staff",
     "ledger",
     "self_inspection",
+    "agency_registry",
+    "agency_staff",
+    "sampling",
+    "sampling_review",
 ]
 
 WRITERS: dict[str, frozenset[str]] = {
@@ -106,6 +119,11 @@ WRITERS: dict[str, frozenset[str]] = {
     "staff": frozenset({"admin", "operator"}),
     "ledger": frozenset({"admin", "operator", "field_staff"}),
     "self_inspection": frozenset({"admin", "enterprise", "operator"}),
+    # sampling (issue 7)
+    "agency_registry": frozenset({"admin"}),
+    "agency_staff": frozenset({"admin", "agency"}),
+    "sampling": frozenset({"admin", "agency"}),
+    "sampling_review": frozenset({"admin", "regulator"}),
 }
 _WHAT = {
     "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
@@ -127,9 +145,13 @@ _WHAT = {
     "staff": "manage staff, certificates and trainings",
     "ledger": "record equipment, spare parts, emergency plans and drills",
     "self_inspection": "submit quarterly self-inspection reports",
+    "agency_registry": "create or change testing agencies",
+    "agency_staff": "manage an agency's staff and their trainings",
+    "sampling": "record sampling plans, on-site entries, labels or custody steps",
+    "sampling_review": "review flagged sampling entries",
 }
-# Roles whose scope this module knows; any other role (agency included, for now) is refused outright.
-SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor"})
+# Roles whose scope this module knows; any other role is refused outright.
+SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor", "agency"})
 
 Ids = frozenset[int]
 
@@ -147,6 +169,7 @@ class Scope:
     device_ids: Ids | None
     operator_ids: Ids | None
     period: tuple[date, date] | None = None
+    agency_ids: Ids | None = frozenset()  # testing agencies (sampling); None = every one (admin)
 
     @property
     def role(self) -> str:
@@ -169,6 +192,15 @@ class Scope:
 
     def sees_operator(self, operator_id: int | None) -> bool:
         return self.operator_ids is None or operator_id in self.operator_ids
+
+    def sees_agency(self, agency_id: int | None) -> bool:
+        return self.agency_ids is None or agency_id in self.agency_ids
+
+    def sees_sample(self, row: dict[str, Any]) -> bool:
+        """A sample (or plan) of a visible agency, or taken at a visible enterprise (regulator, enterprise)."""
+        if self.sees_agency(row["agency_id"]):
+            return True
+        return row["enterprise_id"] is not None and self.sees_enterprise(row["enterprise_id"])
 
     def sees_contract(self, row: dict[str, Any]) -> bool:
         """An operator (and its staff, its auditor) sees its own contracts; the others the contracts of
@@ -278,6 +310,10 @@ class Scope:
         if not self.sees_outlet(outlet_id):
             raise NotFound(f"no outlet with id {outlet_id}")
 
+    def require_agency(self, agency_id: int) -> None:
+        if not self.sees_agency(agency_id):
+            raise NotFound(f"no testing agency with id {agency_id}")
+
     def require_operator(self, operator_id: int) -> None:
         if not self.sees_operator(operator_id):
             raise NotFound(f"no operator with id {operator_id}")
@@ -338,19 +374,32 @@ def _operators_of(conn: Connection, enterprise_ids: Collection[int]) -> Ids:
     return frozenset(conn.execute(query.distinct()).scalars())
 
 
+def _agencies_in(conn: Connection, region_code: str | None) -> Ids:
+    """Testing agencies seated in a regulator's region."""
+    if not region_code:
+        return frozenset()
+    prefix = region_prefix(region_code)
+    query = select(agencies.c.id).where(agencies.c.region_code.startswith(prefix, autoescape=True))
+    return frozenset(conn.execute(query).scalars())
+
+
 def resolve_scope(conn: Connection, principal: Principal, today: date) -> Scope:
     """The scope of ``principal`` on China day ``today`` (contracts in force that day for operators).
 
-    Raises 403 for a role without a scope yet (agency) or an unknown role: fail closed."""
+    Raises 403 for an unknown role: fail closed."""
     role = principal.role
     if role not in SCOPED_ROLES:
         raise HTTPException(
-            403, f"role {role} has no access to monitoring or registry data yet (sampling comes later)"
+            403, f"role {role} is unknown: no access (roles: {', '.join(sorted(SCOPED_ROLES))})"
         )
     if role == "admin":
-        return Scope(principal, None, None, None, None, None)
+        return Scope(principal, None, None, None, None, None, None, None)
     empty: Ids = frozenset()
     period: tuple[date, date] | None = None
+    if role == "agency":  # its own agency; no monitoring data
+        own = frozenset({principal.agency_id}) if principal.agency_id is not None else empty
+        return Scope(principal, empty, empty, empty, empty, empty, None, own)
+    agency_ids: Ids = empty
     if role == "regulator":
         ents: Ids = empty
         if principal.region_code:
@@ -361,6 +410,7 @@ def resolve_scope(conn: Connection, principal: Principal, today: date) -> Scope:
             ents = frozenset(conn.execute(query).scalars())
         outs = _outlets_of(conn, ents)
         whole, ops = ents, _operators_of(conn, ents)
+        agency_ids = _agencies_in(conn, principal.region_code)
     elif role == "enterprise":
         ents = empty
         if principal.enterprise_id is not None:
@@ -380,7 +430,7 @@ def resolve_scope(conn: Connection, principal: Principal, today: date) -> Scope:
             outs, whole = contracted_outlets(conn, principal.operator_id, first, last)
         ents = _enterprises_of(conn, outs)
         ops = frozenset({principal.operator_id}) if principal.operator_id is not None else empty
-    return Scope(principal, ents, whole, outs, _devices_on(conn, outs), ops, period)
+    return Scope(principal, ents, whole, outs, _devices_on(conn, outs), ops, period, agency_ids)
 
 
 def current_scope(request: Request, who: CurrentPrincipal) -> Scope:

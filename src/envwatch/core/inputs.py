@@ -1,5 +1,5 @@
-"""Checks of what a person types into a fault or a production-stop report: free text, the recording
-user, a time with its zone. One place, so that both answer with the same words."""
+"""Checks of what a person types (a fault or production-stop report, a sampling plan or entry): free text,
+the recording user, a time with its zone. One place, so that every form answers with the same words."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from envwatch.core.errors import InvalidInput
 TEXT_MAX: Final = 4000  # a description, a reason or a comment
 
 
-def text(value: str, what: str, *, required: bool) -> str:
-    """``value`` stripped; InvalidInput when required and empty, or longer than :data:`TEXT_MAX`."""
+def text(value: str, what: str, *, required: bool, limit: int = TEXT_MAX) -> str:
+    """``value`` stripped; InvalidInput when required and empty, or longer than ``limit`` (the column's)."""
     value = value.strip()
     if required and not value:
         raise InvalidInput(f"{what} is required")
-    if len(value) > TEXT_MAX:
-        raise InvalidInput(f"{what} is {len(value)} characters; at most {TEXT_MAX}")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters; at most {limit}")
     return value
 
 

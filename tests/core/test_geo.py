@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from envwatch.core.errors import InvalidInput
-from envwatch.operations.geo import distance_m, on_site
+from envwatch.core.geo import distance_m, on_site
 
 D = Decimal
 

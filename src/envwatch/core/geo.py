@@ -1,4 +1,4 @@
-"""Where a field record was signed in (GPS 签到): the great-circle distance from the outlet.
+"""Where a field entry was made (GPS 签到): the great-circle distance from the outlet or sampling point.
 
 WGS-84 latitude and longitude in decimal degrees (what a phone's geolocation gives); the distance by the
 haversine formula on a sphere of the mean Earth radius (IUGG, 6,371,008.8 m). Over the few hundred metres
