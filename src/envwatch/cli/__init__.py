@@ -17,7 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from envwatch.cli.common import DataDir, _fail, _logging, _prepare, _run, _settings
+from envwatch.cli.labels import labels_app
 from envwatch.cli.om import om_app
+from envwatch.cli.sampling import sampling_app
 from envwatch.core.settings import Settings
 
 app = typer.Typer(help="envwatch: pollution-source automatic monitoring platform", no_args_is_help=True)
@@ -37,6 +39,8 @@ app.add_typer(users_app, name="users")
 alarms_app = typer.Typer(help="alarms (报警): list them, run the alarm loops alone", no_args_is_help=True)
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(om_app, name="om")
+app.add_typer(sampling_app, name="sampling")
+app.add_typer(labels_app, name="labels")
 
 
 @app.command()

@@ -46,6 +46,7 @@ class OnSiteEntry:
     seal_no: str | None = None
     photo_sha256: str | None = None
     note: str = ""
+    entry_id: str | None = None  # the phone's id of the entry: sent again, it registers once
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,17 @@ def _insert(
 def register_on_site(
     conn: Connection, entry: OnSiteEntry, *, actor: str, now: datetime, rules: EntryRules, random_chars: int
 ) -> dict[str, Any]:
-    """The on-site entry of one sample; returns the new sample row (with its code)."""
+    """The on-site entry of one sample; returns the new sample row (with its code).
+
+    An entry whose ``entry_id`` was registered before returns that sample (``"already": True``) and stores
+    nothing: a phone that lost the answer may send its queue again."""
+    entry_id = text(entry.entry_id or "", "the entry id", limit=64, required=False) or None
+    if entry_id is not None:
+        before = conn.execute(select(samples).where(samples.c.entry_id == entry_id)).mappings().first()
+        if before is not None:
+            if before["plan_item_id"] != entry.plan_item_id:
+                raise Conflict(f"entry id {entry_id} was used for another plan item: each entry needs its own")
+            return dict(before) | {"already": True}
     plan, item = plan_of_item(conn, entry.plan_item_id)
     agency = get_agency(conn, plan["agency_id"])
     if not agency["active"]:
@@ -161,6 +172,7 @@ def register_on_site(
         "sampler_staff_id": sampler["id"],
         "appearance": text(entry.appearance, "the sample's appearance (样品性状)", limit=200, required=True),
         "preservative": text(entry.preservative, "the preservative (固定剂)", limit=200, required=False),
+        "entry_id": entry_id,
     }
     return _insert(conn, agency, values, "register", facts, now, random_chars)
 

@@ -17,6 +17,7 @@ from envwatch.monitoring.hour_cache import HourCache
 from envwatch.web.accounts.api import auth_router, users_router
 from envwatch.web.accounts.audit import AuditMiddleware
 from envwatch.web.api import (
+    agencies,
     alarms,
     audit,
     commands,
@@ -36,10 +37,16 @@ from envwatch.web.api import (
     rates,
     registry,
     registry_devices,
+    sampling_labels,
+    sampling_plans,
+    sampling_public,
+    sampling_samples,
+    sampling_stats,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
 from envwatch.web.pages import admin as admin_pages
 from envwatch.web.pages import (
+    agencies_page,
     alarms_page,
     audit_page,
     filings_page,
@@ -56,6 +63,12 @@ from envwatch.web.pages import (
     public,
     region,
     reports_page,
+    sampling_field_page,
+    sampling_page,
+    sampling_sample_page,
+    sampling_scan_page,
+    sampling_stats_page,
+    verify_page,
     workbench,
 )
 from envwatch.web.pages import device as device_page
@@ -115,6 +128,12 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         om_tickets.router,
         om_staff.router,
         om_ledger.router,
+        agencies.router,
+        sampling_plans.router,
+        sampling_samples.router,
+        sampling_labels.router,
+        sampling_public.router,
+        sampling_stats.router,
         auth_router,
         users_router,
     ):
@@ -143,5 +162,12 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(om_tickets_page.router)
     app.include_router(om_staff_page.router)
     app.include_router(om_ledger_page.router)
+    app.include_router(sampling_page.router)
+    app.include_router(sampling_field_page.router)
+    app.include_router(sampling_sample_page.router)
+    app.include_router(sampling_scan_page.router)
+    app.include_router(sampling_stats_page.router)
+    app.include_router(agencies_page.router)
+    app.include_router(verify_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -242,6 +242,13 @@ def upgrade() -> None:
             ["sampler_staff_id"], ["agency_staff.id"], name=op.f("fk_samples_sampler_staff_id_agency_staff")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_samples")),
+        sa.Column(
+            "entry_id",
+            sa.String(length=64),
+            nullable=True,
+            comment="the phone's own id of the on-site entry: an entry sent twice (offline sync) registers once",
+        ),
+        sa.UniqueConstraint("entry_id", name="uq_samples_entry_id"),
         sa.UniqueConstraint("agency_id", "issue_day", "seq", name="uq_samples_agency_day_seq"),
         sa.UniqueConstraint("code", name=op.f("uq_samples_code")),
     )

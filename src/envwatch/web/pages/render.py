@@ -69,6 +69,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/audit", N_("Daily audit"), frozenset({"admin", "regulator", "operator", "auditor"})),
     # O&M (issue 6): one entry; the hub page links the sections (records, faults, tickets, staff, ledger)
     NavItem("/om", N_("O&M"), DATA_ROLES - {"auditor"}),
+    NavItem("/sampling", N_("Sampling"), frozenset({"admin", "regulator", "enterprise", "agency"})),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
