@@ -125,4 +125,15 @@ def engine_from_url(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    @event.listens_for(engine, "savepoint")
+    def _open_before_savepoint(conn: Any, _name: Any) -> None:
+        # pysqlite (legacy transaction control) opens a transaction only before the first INSERT, UPDATE
+        # or DELETE. A SAVEPOINT issued before any of them would itself open the transaction, and its
+        # RELEASE would then commit: the outer rollback could no longer undo what the savepoint wrote.
+        # Opening the transaction first keeps the savepoint nested, as on PostgreSQL. Reads before it
+        # still run outside a transaction, as they always did, so the locking behaviour is unchanged.
+        dbapi_conn = conn.connection.dbapi_connection
+        if not dbapi_conn.in_transaction:
+            dbapi_conn.execute("BEGIN")
+
     return engine
