@@ -20,7 +20,14 @@ LAYERS = [
     {"alarms", "operations", "sampling", "evidence"},
     {"compliance", "reports"},
     {"web"},
-    {"cli", "demo", "demo_om", "demo_sampling", "migrations", "__init__"},  # demo*: the demo world, as the CLI
+    {
+        "cli",
+        "demo",
+        "demo_om",
+        "demo_sampling",
+        "migrations",
+        "__init__",
+    },  # demo*: the demo world, as the CLI
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 IO_MODULES = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from fastapi import HTTPException
@@ -14,7 +14,7 @@ from envwatch.registry import service_operators as ops
 from envwatch.registry.models import ContractIn, EnterpriseIn, OperatorIn, OutletIn, credit_code_check_char
 from envwatch.registry.service_operators import contracted_outlets
 from envwatch.web.auth import Principal
-from envwatch.web.scope import WRITERS, resolve_scope
+from envwatch.web.scope import WRITERS, Scope, resolve_scope
 
 DAY = date(2026, 6, 15)
 
@@ -106,3 +106,20 @@ def test_write_rules() -> None:
     assert WRITERS["order"] == {"admin", "regulator"} and "regulator" not in WRITERS["alarm"]
     assert WRITERS["mark_review"] == {"admin", "regulator"}
     assert "regulator" not in WRITERS["mark"] and "enterprise" not in WRITERS["command"]
+
+
+def test_samples_are_seen_by_the_sampling_roles_only(sqlite_engine: Engine) -> None:
+    """Operators, field staff and auditors see no sample, even at an enterprise their contract covers; an
+    enterprise sees a plan at it only once the plan's window has opened (supervisory sampling may be
+    unannounced), a regulator of the region at once."""
+    soon = utcnow() + timedelta(hours=2)
+    sample = {"agency_id": 9, "enterprise_id": 5}
+    plan = {"agency_id": 9, "enterprise_id": 5, "window_start": soon}
+    for role in ("operator", "field_staff", "auditor"):
+        scope = Scope(Principal("x", role, operator_id=1), None, None, None, None, None)
+        assert not scope.sees_sample(sample), role  # even a scope of "everything" but the role
+    enterprise = Scope(Principal("e", "enterprise", enterprise_id=5), frozenset({5}), None, None, None, None)
+    regulator = Scope(Principal("r", "regulator", region_code="3303"), frozenset({5}), None, None, None, None)
+    assert enterprise.sees_sample(sample) and not enterprise.sees_sample(plan)
+    assert enterprise.sees_sample(plan | {"window_start": utcnow() - timedelta(minutes=1)})
+    assert regulator.sees_sample(plan)

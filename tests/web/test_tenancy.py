@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from envwatch.alarms.notify_schema import notifications
 from envwatch.alarms.orders_schema import audit_days, order_events, orders
@@ -53,6 +53,7 @@ from envwatch.operations.records_schema import (
 )
 from envwatch.operations.staff_schema import staff, staff_certificates, training_results, trainings
 from envwatch.operations.tickets_schema import ticket_events, tickets
+from envwatch.registry.agencies_schema import agencies, agency_staff, agency_trainings
 from envwatch.registry.models import credit_code_check_char
 from envwatch.registry.schema import (
     attachments,
@@ -67,6 +68,7 @@ from envwatch.registry.schema import (
 )
 from envwatch.registry.store import import_devices, load_devices
 from envwatch.reports.quarters import last_finished
+from envwatch.sampling.schema import custody_events, samples, sampling_plan_items, sampling_plans
 from envwatch.web.app import create_app
 from envwatch.web.auth import Principal, authenticate
 from tests.helpers import device_row
@@ -126,6 +128,12 @@ class Tenant:
     record_attachment_id: int = 0
     material_id: int = 0  # a reference-material certificate of the operator
     registration_id: int = 0  # the operator's registration (报备) in its tenant's city
+    agency_id: int = 0  # a testing agency seated in the tenant's region (sampling, issue 7)
+    agency_staff_id: int = 0  # its sampler, linked to the tenant's agency account, trained
+    agency_training_id: int = 0
+    sampling_plan_id: int = 0  # the agency's plan at the tenant's enterprise, window open now
+    sampling_item_id: int = 0  # the plan's item
+    sample_code: str = ""  # a sample registered on site under that plan
 
 
 @dataclass
@@ -154,7 +162,7 @@ def principals(side: str, world: World) -> dict[str, Principal]:
         "operator": Principal(f"op{side}", "operator", operator_id=t.operator_id),
         "field_staff": Principal(f"fs{side}", "field_staff", operator_id=t.operator_id),
         "auditor": Principal(f"aud{side}", "auditor", operator_id=t.operator_id, period=period),
-        "agency": Principal(f"lab{side}", "agency", agency_id=1),
+        "agency": Principal(f"lab{side}", "agency", agency_id=t.agency_id),
     }
 
 
@@ -333,8 +341,53 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
             ticket = {"outlet_id": t.outlet_id, "subject": f"报修{side}", "description": "数据异常"}
             t.ticket_id = ok(c.post("/api/v1/om/tickets", json=ticket), 201)["id"]
             _records_of(c, t, sqlite_engine)
+            _sampling_of(c, t, n, side, sqlite_engine)
         yield w
     app.dependency_overrides.clear()
+
+
+def _sampling_of(c: TestClient, t: Tenant, n: int, side: str, engine: Engine) -> None:
+    """The tenant's testing agency (issue 7): a trained sampler linked to the agency account, a plan at the
+    tenant's enterprise open now, and a sample registered on site."""
+    agency = {
+        "name": f"检测{side}",
+        "credit_code": credit_code(30 + n),
+        "code": f"JC{side}",
+        "region_code": t.region,
+    }
+    t.agency_id = ok(c.post("/api/v1/agencies", json=agency), 201)["id"]
+    person = {"name": f"采样员{side}", "position": "sampler"}
+    t.agency_staff_id = ok(c.post(f"/api/v1/agencies/{t.agency_id}/staff", json=person), 201)["id"]
+    with engine.begin() as conn:  # the account link without an account row (the API checks the account)
+        conn.execute(
+            update(agency_staff).where(agency_staff.c.id == t.agency_staff_id).values(username=f"lab{side}")
+        )
+    training = {"title": "识别标识系统操作培训", "held_on": (TODAY - timedelta(days=10)).isoformat()}
+    training |= {"passed": True, "valid_until": (TODAY + timedelta(days=365)).isoformat(), "score": "90"}
+    t.agency_training_id = ok(
+        c.post(f"/api/v1/agencies/{t.agency_id}/staff/{t.agency_staff_id}/trainings", json=training), 201
+    )["id"]
+    plan = {"agency_id": t.agency_id, "enterprise_id": t.enterprise_id, "point_name": "废水总排口"}
+    plan |= {"latitude": "30.25", "longitude": "120.17", "team": [t.agency_staff_id]}
+    plan |= {"window_start": to_china(utcnow() - timedelta(hours=1)).isoformat()}
+    plan |= {"window_end": to_china(utcnow() + timedelta(days=1)).isoformat()}
+    plan |= {"items": [{"item": "化学需氧量", "container": "玻璃瓶", "quantity": 2}]}
+    made = ok(c.post("/api/v1/sampling/plans", json=plan), 201)
+    t.sampling_plan_id, t.sampling_item_id = made["id"], made["items"][0]["id"]
+    t.sample_code = ok(
+        c.post("/api/v1/sampling/samples", json=entry_for(t) | {"staff_id": t.agency_staff_id}), 201
+    )["code"]
+
+
+def entry_for(t: Tenant) -> dict[str, Any]:
+    """An on-site entry under ``t``'s plan, made at its point now."""
+    entry = {
+        "plan_item_id": t.sampling_item_id,
+        "appearance": "无色",
+        "latitude": "30.25",
+        "longitude": "120.17",
+    }
+    return entry | {"device_at": to_china(utcnow()).isoformat()}
 
 
 def _ledger_of(c: TestClient, t: Tenant, side: str) -> None:
@@ -556,6 +609,36 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/om/registrations"): "list",
     ("POST", "/api/v1/om/registrations"): "hidden",
     ("POST", "/api/v1/om/registrations/{registration_id}/withdraw"): "hidden",
+    # sampling (issue 7): agencies, plans, samples, labels; roles without samples are refused (403)
+    ("GET", "/api/v1/agencies"): "list",
+    ("POST", "/api/v1/agencies"): "forbidden",
+    ("GET", "/api/v1/agencies/{agency_id}"): "hidden",
+    ("PATCH", "/api/v1/agencies/{agency_id}"): "hidden",
+    ("GET", "/api/v1/agencies/{agency_id}/coverage"): "hidden",
+    ("GET", "/api/v1/agencies/{agency_id}/staff"): "hidden",
+    ("POST", "/api/v1/agencies/{agency_id}/staff"): "hidden",
+    ("PATCH", "/api/v1/agencies/{agency_id}/staff/{staff_id}"): "hidden",
+    ("GET", "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings"): "hidden",
+    ("POST", "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings"): "hidden",
+    ("POST", "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings/{training_id}/withdraw"): "hidden",
+    ("POST", "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings/{training_id}/corrections"): "hidden",
+    ("GET", "/api/v1/sampling/enterprises"): "open",  # registry master data, public anyway (信息公开)
+    ("GET", "/api/v1/sampling/plans"): "list_or_refused",
+    ("POST", "/api/v1/sampling/plans"): "refused",
+    ("GET", "/api/v1/sampling/plans/{plan_id}"): "refused",
+    ("POST", "/api/v1/sampling/samples"): "refused",
+    ("POST", "/api/v1/sampling/samples/sync"): "sync",
+    ("POST", "/api/v1/sampling/samples/self-delivered"): "refused",
+    ("GET", "/api/v1/sampling/samples"): "list_or_refused",
+    ("GET", "/api/v1/sampling/samples/{code}"): "refused",
+    ("POST", "/api/v1/sampling/samples/{code}/steps/{step}"): "refused",
+    ("POST", "/api/v1/sampling/samples/{code}/review"): "refused",
+    ("POST", "/api/v1/sampling/samples/{code}/label"): "refused",
+    ("POST", "/api/v1/sampling/samples/{code}/reprint"): "refused",
+    ("POST", "/api/v1/sampling/labels"): "batch",
+    ("POST", "/api/v1/sampling/photos"): "open",  # a file into the blob store, no tenant's row
+    ("GET", "/api/v1/sampling/stats"): "list_or_refused",
+    ("GET", "/api/v1/verify/{code}"): "open",  # public by design: nothing private in the answer
 }
 
 # path parameters, filled with the other tenant's objects
@@ -570,9 +653,9 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "command_id": lambda t, _path: t.command_id,
     "alarm_id": lambda t, _path: t.alarm_id,
     "order_id": lambda t, _path: t.order_id,
-    "staff_id": lambda t, _path: t.staff_id,
+    "staff_id": lambda t, path: t.agency_staff_id if "/agencies/" in path else t.staff_id,
     "certificate_id": lambda t, _path: t.certificate_id,
-    "training_id": lambda t, _path: t.training_id,
+    "training_id": lambda t, path: t.agency_training_id if "/agencies/" in path else t.training_id,
     "equipment_id": lambda t, _path: t.equipment_id,
     "part_id": lambda t, _path: t.part_id,
     "drill_id": lambda t, _path: t.drill_id,
@@ -583,6 +666,10 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
     "ticket_id": lambda t, _path: t.ticket_id,
     "record_id": lambda t, _path: t.record_id,
     "registration_id": lambda t, _path: t.registration_id,
+    "agency_id": lambda t, _path: t.agency_id,
+    "plan_id": lambda t, path: t.sampling_plan_id if "/sampling/" in path else t.plan_id,
+    "code": lambda t, _path: t.sample_code,
+    "step": lambda _t, _path: "dispatch",
     "day": lambda _t, _path: (TODAY - timedelta(days=1)).isoformat(),
     "target_id": lambda _t, _path: 1,
     "attachment_id": lambda t, path: (
@@ -625,7 +712,14 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/om/records/due": ("mn", "mn"),
     "/api/v1/om/materials": ("operator_id", "operator_id"),
     "/api/v1/om/registrations": ("operator_id", "operator_id"),
+    "/api/v1/agencies": ("id", "agency_id"),
+    "/api/v1/sampling/plans": ("agency_id", "agency_id"),
+    "/api/v1/sampling/samples": ("code", "sample_code"),
+    "/api/v1/sampling/stats": ("agency_id", "agency_id"),
 }
+# roles a sampling list refuses outright (403) rather than answering empty: they see no samples
+SAMPLE_LIST_REFUSED = {"operator", "field_staff", "auditor"}
+SAMPLE_LIST_REFUSED_FOR = {"/api/v1/sampling/stats": SAMPLE_LIST_REFUSED | {"enterprise"}}
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
 DAYS = {"from": (TODAY - timedelta(days=2)).isoformat(), "to": TODAY.isoformat()}
@@ -787,6 +881,32 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
         | {"certificate_no": "x", "valid_until": "2099-12-31"},
         "/api/v1/om/registrations": {"operator_id": other.operator_id, "region_code": other.region[:4] + "00"}
         | {"bureau": "x", "reference_no": "x", "registered_on": TODAY.isoformat()},
+        "/api/v1/agencies": {"name": "新检测", "credit_code": credit_code(40), "code": "NEWJC"}
+        | {"region_code": "330102"},
+        "/api/v1/agencies/{agency_id}": {"name": "改名"},
+        "/api/v1/agencies/{agency_id}/staff": {"name": "新人", "position": "sampler"},
+        "/api/v1/agencies/{agency_id}/staff/{staff_id}": {"name": "改名"},
+        "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings": {"title": "培训", "passed": True}
+        | {
+            "held_on": TODAY.isoformat(),
+            "valid_until": (TODAY + timedelta(days=30)).isoformat(),
+            "score": "80",
+        },
+        "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings/{training_id}/withdraw": {"reason": "x"},
+        "/api/v1/agencies/{agency_id}/staff/{staff_id}/trainings/{training_id}/corrections": {"reason": "x"}
+        | {"score": "70"},
+        "/api/v1/sampling/plans": {"agency_id": other.agency_id, "enterprise_id": other.enterprise_id}
+        | {"point_name": "x", "latitude": "30.25", "longitude": "120.17", "team": [other.agency_staff_id]}
+        | {"window_start": local(TODAY), "window_end": local(TODAY + timedelta(days=2))}
+        | {"items": [{"item": "x", "container": "x", "quantity": 1}]},
+        "/api/v1/sampling/samples": entry_for(other),
+        "/api/v1/sampling/samples/sync": {"entries": [entry_for(other) | {"entry_id": "tenancy-1"}]},
+        "/api/v1/sampling/samples/self-delivered": {"agency_id": other.agency_id, "client_name": "x"}
+        | {"point_name": "x", "item": "x", "check_result": "intact"},
+        "/api/v1/sampling/samples/{code}/steps/{step}": {"preservation": {"cold": True}},
+        "/api/v1/sampling/samples/{code}/review": {"outcome": "accepted"},
+        "/api/v1/sampling/samples/{code}/label": {"size": "50x30"},
+        "/api/v1/sampling/labels": {"codes": [other.sample_code]},
     }
     return bodies.get(path, {})
 
@@ -897,12 +1017,22 @@ TABLES = (
     field_record_materials,
     reference_materials,
     operator_registrations,
+    agencies,
+    agency_staff,
+    agency_trainings,
+    sampling_plans,
+    sampling_plan_items,
+    samples,
+    custody_events,
 )
 
 
 def listed(body: Any) -> list[dict[str, Any]]:
-    """The rows of a list answer: a plain list, or a page object with ``rows`` (rates, alarms)."""
-    return body["rows"] if isinstance(body, dict) else body  # type: ignore[no-any-return]
+    """The rows of a list answer: a plain list, or an object with ``rows`` (rates, alarms) or ``agencies``
+    (sampling statistics)."""
+    if isinstance(body, dict):
+        return body["rows"] if "rows" in body else body["agencies"]  # type: ignore[no-any-return]
+    return body  # type: ignore[no-any-return]
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -929,7 +1059,19 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
             r = call(client, method, path, other)
             if kind == "open":
                 continue
-            if kind == "hidden":
+            if kind == "refused":  # sampling: 403 for a role without samples or writes, 404 out of scope
+                expected = {403, 404}
+            elif kind == "batch":  # all or nothing: another tenant's code is "not found" as a missing one
+                if r.status_code == 409 and r.json()["detail"].startswith("nothing printed; not found: "):
+                    continue
+                expected = {403}
+            elif kind == "sync":  # each entry answered on its own: all refused, or the role refused
+                if r.status_code == 200 and all(e["status"] == "refused" for e in r.json()["results"]):
+                    continue
+                expected = {403}
+            elif kind == "list_or_refused" and role in SAMPLE_LIST_REFUSED_FOR.get(path, SAMPLE_LIST_REFUSED):
+                expected = {403}
+            elif kind == "hidden":
                 expected = {404}
             elif kind == "forbidden":
                 expected = {403}

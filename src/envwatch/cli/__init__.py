@@ -652,7 +652,7 @@ def demo(
     (envwatch.demo_om), simulated devices feeding the gateway, and a week of their history requested
     through it."""
     from envwatch import demo as world
-    from envwatch import demo_om
+    from envwatch import demo_om, demo_sampling
     from envwatch.core.clock import utcnow
     from envwatch.ingest.simulator import demo_devices, run_simulation
 
@@ -676,6 +676,8 @@ def demo(
         typer.echo(f"  {username:<14} {role:<12} {password}")
     for line in demo_om.install_om(engine, settings, now):
         typer.echo(f"O&M demo: {line}")
+    for line in demo_sampling.install_sampling(engine, settings, now):
+        typer.echo(f"sampling demo: {line}")
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )

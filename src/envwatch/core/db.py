@@ -13,12 +13,24 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, String, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import NUMERIC, TypeDecorator, TypeEngine
 
 from envwatch.core.settings import Settings
@@ -137,3 +149,17 @@ def engine_from_url(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
             dbapi_conn.execute("BEGIN")
 
     return engine
+
+
+def guarded(conn: Connection, statement: Any, recheck: Callable[[], None]) -> Any:
+    """Run ``statement`` (its RETURNING value, else None) in a savepoint. When a unique constraint refuses
+    it, because a concurrent write took the value since the caller looked, roll back just the statement and
+    call ``recheck``, which raises the caller's clear error (a Conflict naming the holder); the transaction
+    stays usable for that look."""
+    try:
+        with conn.begin_nested():
+            result = conn.execute(statement)
+            return result.scalar_one() if result.returns_rows else None
+    except IntegrityError:
+        recheck()
+        raise

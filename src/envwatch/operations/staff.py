@@ -15,15 +15,15 @@ checks the form of the name and that no other personnel file holds it; the uniqu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from envwatch.core.db import guarded
 from envwatch.core.errors import Conflict, InvalidInput
+from envwatch.core.inputs import linked_username, phone
 from envwatch.operations.assignment import valid_certificates
 from envwatch.operations.certificates import (
     CERTIFICATE_STATUSES,
@@ -68,11 +68,6 @@ __all__ = [  # the certificates and the shared checks are re-exported: callers k
 POSITIONS = ("field_engineer", "sampler", "auditor", "manager", "other")
 EDITABLE = ("name", "position", "phone", "username", "active")
 NAME_MAX = 100  # staff.name
-PHONE_MAX = 32  # staff.phone
-# digits with the separators people write: 13800138000, +86 138 0013 8000, 0591-8765 4321, (0591)87654321
-PHONE = re.compile(r"[0-9+()\- ]{3,32}")
-# the account store's rule (web.accounts.store.USERNAME), repeated here: operations may not import web
-USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
 
 _s = staff.c
 
@@ -87,24 +82,10 @@ def _position(value: str) -> str:
 
 
 def _phone(value: str) -> str:
-    value = value.strip()
-    if not PHONE.fullmatch(value):
-        raise InvalidInput(
-            f"phone {value!r}: 3 to 32 digits, spaces and + - ( ), such as 13800138000 or 0591-87654321"
-        )
-    return value
+    return phone(value)
 
 
-def normalize_username(value: str | None) -> str | None:
-    """The account name as stored (lower case), None for no link; InvalidInput for a malformed one."""
-    if value is None or not value.strip():
-        return None
-    name = value.strip().lower()
-    if not USERNAME.fullmatch(name):
-        raise InvalidInput(
-            f"username {value!r}: 2 to 64 characters, letters, digits and _ . @ -, starting with a letter or digit"
-        )
-    return name
+normalize_username = linked_username
 
 
 def _unlinked(conn: Connection, username: str | None, staff_id: int | None) -> None:
@@ -120,15 +101,9 @@ def _unlinked(conn: Connection, username: str | None, staff_id: int | None) -> N
 
 
 def _linking(conn: Connection, statement: Any, username: str | None, staff_id: int | None) -> Any:
-    """Run the insert (answers its RETURNING value) or update (None) of a personnel file. When another file linked the same
-    account since :func:`_unlinked` looked, the unique index refuses it: the same Conflict, naming it."""
-    try:
-        with conn.begin_nested():  # roll back just this statement: the check below still needs the connection
-            result = conn.execute(statement)
-            return result.scalar_one() if result.returns_rows else None
-    except IntegrityError:
-        _unlinked(conn, username, staff_id)
-        raise
+    """Run the insert (its RETURNING value) or update (None) of a personnel file; a link another write made
+    since :func:`_unlinked` looked meets the unique index: the same Conflict, naming it."""
+    return guarded(conn, statement, lambda: _unlinked(conn, username, staff_id))
 
 
 def _operator_exists(conn: Connection, operator_id: int) -> None:

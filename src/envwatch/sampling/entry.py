@@ -12,8 +12,8 @@ judged here against the plan's point and window:
   position rule is the same; the entry is accepted and flagged ``offline`` for review.
 
 The sampling time itself is the entry's time (phone time offline, server time online) unless the sampler
-gives one, which may lie at most ``sampling_entry_lag_min`` before the entry and never after it: a time
-cannot be typed in ahead.
+gives one, which may lie at most ``sampling_entry_lag_min`` before the entry, never after it, and never
+before the window opens: a time cannot be typed in ahead.
 
 Pure: every input, ``now`` included, is an argument.
 """
@@ -120,5 +120,10 @@ def judge_entry(
         raise InvalidInput(
             f"sampling time {_china(when)} is more than {minutes} min before the entry ({_china(entry_at)}) "
             "(setting sampling_entry_lag_min): enter samples as they are taken"
+        )
+    if when < window.start:
+        raise Conflict(
+            f"sampling time {_china(when)} is before the plan's window opens ({_china(window.start)}): "
+            "a sample cannot be taken ahead of its plan (WZ-A2-6)"
         )
     return EntryVerdict(when, distance, tuple(flags))

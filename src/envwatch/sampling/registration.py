@@ -120,7 +120,9 @@ def register_on_site(
         before = conn.execute(select(samples).where(samples.c.entry_id == entry_id)).mappings().first()
         if before is not None:
             if before["plan_item_id"] != entry.plan_item_id:
-                raise Conflict(f"entry id {entry_id} was used for another plan item: each entry needs its own")
+                raise Conflict(
+                    f"entry id {entry_id} was used for another plan item: each entry needs its own"
+                )
             return dict(before) | {"already": True}
     plan, item = plan_of_item(conn, entry.plan_item_id)
     agency = get_agency(conn, plan["agency_id"])

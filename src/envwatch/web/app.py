@@ -37,6 +37,7 @@ from envwatch.web.api import (
     rates,
     registry,
     registry_devices,
+    sampling_entries,
     sampling_labels,
     sampling_plans,
     sampling_public,
@@ -65,9 +66,12 @@ from envwatch.web.pages import (
     reports_page,
     sampling_field_page,
     sampling_page,
+    sampling_plans_view,
     sampling_sample_page,
     sampling_scan_page,
+    sampling_self_view,
     sampling_stats_page,
+    sampling_steps_view,
     verify_page,
     workbench,
 )
@@ -130,6 +134,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         om_ledger.router,
         agencies.router,
         sampling_plans.router,
+        sampling_entries.router,
         sampling_samples.router,
         sampling_labels.router,
         sampling_public.router,
@@ -163,6 +168,9 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(om_staff_page.router)
     app.include_router(om_ledger_page.router)
     app.include_router(sampling_page.router)
+    app.include_router(sampling_plans_view.router)
+    app.include_router(sampling_self_view.router)
+    app.include_router(sampling_steps_view.router)
     app.include_router(sampling_field_page.router)
     app.include_router(sampling_sample_page.router)
     app.include_router(sampling_scan_page.router)

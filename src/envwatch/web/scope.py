@@ -150,6 +150,8 @@ _WHAT = {
     "sampling": "record sampling plans, on-site entries, labels or custody steps",
     "sampling_review": "review flagged sampling entries",
 }
+# Roles that see samples and sampling plans (sampling, WZ-A2); see sees_sample.
+SAMPLE_READERS = frozenset({"admin", "regulator", "enterprise", "agency"})
 # Roles whose scope this module knows; any other role is refused outright.
 SCOPED_ROLES = frozenset({"admin", "regulator", "enterprise", "operator", "field_staff", "auditor", "agency"})
 
@@ -197,9 +199,16 @@ class Scope:
         return self.agency_ids is None or agency_id in self.agency_ids
 
     def sees_sample(self, row: dict[str, Any]) -> bool:
-        """A sample (or plan) of a visible agency, or taken at a visible enterprise (regulator, enterprise)."""
+        """A sample (or plan) of a visible agency, or taken at a visible enterprise (regulator, enterprise).
+        Operators, their field staff and auditors see none, whatever enterprises their contracts cover."""
+        if self.role not in SAMPLE_READERS:
+            return False
         if self.sees_agency(row["agency_id"]):
             return True
+        # a plan is not shown to the enterprise it samples before its window opens: a supervisory
+        # sampling may be unannounced (a sample exists only once taken, so it is always past that point)
+        if self.role == "enterprise" and "window_start" in row and row["window_start"] > utcnow():
+            return False
         return row["enterprise_id"] is not None and self.sees_enterprise(row["enterprise_id"])
 
     def sees_contract(self, row: dict[str, Any]) -> bool:

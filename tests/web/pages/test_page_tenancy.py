@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -46,10 +47,16 @@ from envwatch.operations.tickets import request_ticket
 from envwatch.operations.trainings import plan_training
 from envwatch.registry import filings as filing_service
 from envwatch.registry import service_operators as ops
+from envwatch.registry.agencies import create_agency
+from envwatch.registry.agency_staff import add_staff as add_agency_staff
+from envwatch.registry.agency_trainings import TrainingFacts, record_training
 from envwatch.registry.models import ContractIn, OperatorIn
 from envwatch.registry.schema import device_factors, devices, enterprises, outlets
 from envwatch.reports.quarters import last_finished
 from envwatch.reports.self_inspection_store import submit as submit_self_inspection
+from envwatch.sampling.entry import EntryRules, Position
+from envwatch.sampling.plans import PlanDraft, PlanItemDraft, create_plan
+from envwatch.sampling.registration import OnSiteEntry, register_on_site
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
 from tests.operations.records_world import add_staff as add_certified_staff
@@ -59,8 +66,10 @@ from tests.web.pages.test_pages import login
 A_NAME = "甲化工有限公司"
 # Pages anyone may read (SX-7 disclosure, the login page, the language switch, liveness); still checked
 # for 乙's user like the others where they carry 甲's data by design (public: 甲 publishes by default).
-PUBLIC = {"/login", "/lang/{locale}", "/public", "/public/{credit_code}", "/healthz", "/logout"}
-PUBLIC_DATA = {"/public", "/public/{credit_code}"}  # 甲's published data, to anyone: their purpose
+PUBLIC = {"/login", "/lang/{locale}", "/public", "/public/{credit_code}", "/healthz", "/logout", "/v/{code}"}
+# 甲's published data, to anyone: their purpose; a label's verification page, to anyone holding the label
+# (it names no enterprise, person, place or note: tests/web/pages/test_verify_page.py)
+PUBLIC_DATA = {"/public", "/public/{credit_code}", "/v/{code}"}
 
 
 def page_routes(app: Any) -> list[tuple[str, str]]:
@@ -117,7 +126,11 @@ def objects(world: World) -> dict[str, str]:
             ),
             now,
         )
-        for username, fields in outsiders_of(world, operator["id"]).items():
+        b_agency = create_agency(
+            conn, {"name": "乙的检测", "credit_code": credit_code("440103", 79), "code": "YIJC", "region_code": "440103"},
+            now,
+        )  # fmt: skip
+        for username, fields in outsiders_of(world, operator["id"], b_agency["id"]).items():
             store.create_user(conn, username, PASSWORD, fields, now, min_password_length=10)
     filing = filing_service.create_filing(
         engine,
@@ -269,6 +282,7 @@ def objects(world: World) -> dict[str, str]:
             conn, operator_id=a_operator["id"], region_code="330100", bureau="杭州市生态环境局", reference_no="甲",
             registered_on=now.date(), valid_until=None, recorded_by="admin1", now=now,
         )  # fmt: skip
+        a_sample = _sample_of_a(conn, world, now)
     return {
         "mn": MN_A,
         "outlet_id": str(outlet_id),
@@ -294,21 +308,58 @@ def objects(world: World) -> dict[str, str]:
         "ticket_id": str(a_ticket["id"]),
         "record_id": str(a_record["id"]),
         "registration_id": str(a_registration["id"]),
+        "agency_id": str(a_sample["agency_id"]),
+        "plan_id": str(a_sample["plan_id"]),
+        "code": a_sample["code"],
+        "step": "dispatch",
+        "sha256": "0" * 64,
     }
 
 
-def outsiders_of(world: World, operator_id: int) -> dict[str, dict[str, Any]]:
+def _sample_of_a(conn: Any, world: World, now: Any) -> dict[str, Any]:
+    """甲's testing agency (seated in 甲's district), its trained sampler, a plan at 甲 open now and a sample
+    registered on site (the sampling pages, issue 7)."""
+    agency = create_agency(
+        conn, {"name": "甲的检测", "credit_code": credit_code("330102", 80), "code": "JIAJC", "region_code": "330102"},
+        now,
+    )  # fmt: skip
+    sampler = add_agency_staff(conn, agency["id"], name="甲的采样员", position="sampler", now=now)
+    valid = TrainingFacts(
+        "识别标识系统操作培训", now.date() - timedelta(days=1), True, now.date() + timedelta(days=30)
+    )
+    record_training(conn, sampler["id"], valid, recorded_by="admin1", now=now)
+    plan = create_plan(
+        conn,
+        PlanDraft(
+            agency_id=agency["id"], enterprise_id=world.enterprise_a, point_name="甲的点位",
+            window_start=now - timedelta(hours=1), window_end=now + timedelta(days=1), team=[sampler["id"]],
+            items=[PlanItemDraft("化学需氧量", "玻璃瓶")], latitude=Decimal("30.25"), longitude=Decimal("120.17"),
+        ),
+        actor="admin1", now=now,
+    )  # fmt: skip
+    entry = OnSiteEntry(
+        plan["items"][0]["id"], sampler["id"], "无色", "", now, Position(Decimal("30.25"), Decimal("120.17"))
+    )
+    rules = EntryRules(300, timedelta(hours=72), timedelta(minutes=5), timedelta(hours=1))
+    return register_on_site(conn, entry, actor="admin1", now=now, rules=rules, random_chars=6)
+
+
+def outsiders_of(world: World, operator_id: int, agency_id: int) -> dict[str, dict[str, Any]]:
     """The users who must not reach 甲: 乙's enterprise user, a regulator of 广东 (乙's province), an
-    operator (and its field staff) whose only contract is with 乙."""
+    operator (and its field staff) whose only contract is with 乙, and a testing agency of 乙's district."""
     return {
         "ent_b_tenancy": {"role": "enterprise", "enterprise_id": world.enterprise_b},
         "reg_gd_tenancy": {"role": "regulator", "region_code": "44"},
         "op_b_tenancy": {"role": "operator", "operator_id": operator_id},
         "field_b_tenancy": {"role": "field_staff", "operator_id": operator_id},
+        "lab_b_tenancy": {"role": "agency", "agency_id": agency_id},
     }
 
 
-OUTSIDERS = ("ent_b_tenancy", "reg_gd_tenancy", "op_b_tenancy", "field_b_tenancy")
+# pages that list enterprises by name and nothing of their data: an agency plans sampling at any enterprise
+# (registry master data, published anyway: /public)
+NAMES_ONLY = {"/sampling/plans/new"}
+OUTSIDERS = ("ent_b_tenancy", "reg_gd_tenancy", "op_b_tenancy", "field_b_tenancy", "lab_b_tenancy")
 
 # path parameters this test knows how to fill with 甲's objects; a route with another one fails
 KNOWN_PARAMS = {
@@ -336,6 +387,11 @@ KNOWN_PARAMS = {
     "ticket_id",
     "record_id",
     "registration_id",
+    "agency_id",
+    "plan_id",
+    "code",
+    "step",
+    "sha256",
 }
 ADMIN_PARAM = re.compile(r"^/admin/")  # admin pages: 乙 is refused before any object is looked up
 
@@ -381,7 +437,7 @@ def test_outsiders_never_read_a(client: TestClient, objects: dict[str, str], out
         if "{" in path and not path.startswith("/public"):
             if r.status_code not in (403, 404, 422):
                 leaks.append((url, r.status_code))
-        elif r.status_code == 200 and (A_NAME in r.text or MN_A in r.text):
+        elif r.status_code == 200 and (MN_A in r.text or (A_NAME in r.text and path not in NAMES_ONLY)):
             leaks.append((url, "shows 甲"))
     assert not leaks, f"{outsider} reached 甲's data: {leaks}"
 

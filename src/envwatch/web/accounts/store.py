@@ -8,13 +8,13 @@ kept silently, so what a user may see is never decided by a leftover value.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from envwatch.core import inputs
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.registry.schema import enterprises, operators
 from envwatch.web.accounts.passwords import check_policy, hash_password
@@ -22,7 +22,7 @@ from envwatch.web.accounts.schema import users
 from envwatch.web.accounts.sessions import end_user_sessions
 from envwatch.web.auth import ROLES
 
-USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
+USERNAME = inputs.USERNAME  # one rule for accounts and the personnel files that link them
 SCOPE_FIELDS = ("region_code", "enterprise_id", "operator_id", "agency_id", "period_from", "period_to")
 # which scope fields each role needs (all of them) and may have (only these)
 ROLE_SCOPE: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,1 @@
+"""Tests of envwatch.sampling (样品识别标识与流转)."""
