@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from envwatch.core.errors import Conflict, EnvwatchError, InvalidInput, NotFound
 from envwatch.sampling.custody import STATES, TRANSITIONS, State
+from envwatch.sampling.entry import Position
 from envwatch.sampling.journal import EventFacts, append
 from envwatch.sampling.schema import custody_events, samples
 from envwatch.sampling.steps import STEPS, Step, StepInput, record_reprint, record_review, record_step
@@ -621,3 +623,22 @@ def test_journal_tables_refuse_update_and_delete(
         conn.execute(text(statement.format(table=table)))
     with world.engine.connect() as conn:
         assert conn.execute(text(f"SELECT * FROM {table} ORDER BY id")).all() == before
+
+
+def test_a_step_records_where_it_happened(sampling_world: SamplingWorld) -> None:
+    """Who, when and where: a step given the phone's position keeps it; a position off the Earth stores nothing."""
+    world = sampling_world
+    code = sample_in(world, "in_transport")
+    step_refused(
+        world, code, "hand_over", InvalidInput, "latitude 91", check_result="intact",
+        position=Position(Decimal("91"), Decimal("120")),
+    )  # fmt: skip
+    with world.engine.begin() as conn:
+        event = world.step(
+            conn,
+            code,
+            "hand_over",
+            check_result="intact",
+            position=Position(Decimal("27.99"), Decimal("120.7")),
+        )
+    assert (event["latitude"], event["longitude"]) == (Decimal("27.99"), Decimal("120.7"))

@@ -24,10 +24,12 @@ from typing import Any, Final, Literal
 from sqlalchemy import Connection, select
 
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.geo import check_position
 from envwatch.core.inputs import text
 from envwatch.registry.agencies import get_agency_staff
 from envwatch.sampling.codes import normalise
 from envwatch.sampling.custody import ACCEPTING_CHECKS, CHECK_RESULTS, Event
+from envwatch.sampling.entry import Position
 from envwatch.sampling.journal import EventFacts, append
 from envwatch.sampling.schema import samples
 
@@ -54,6 +56,7 @@ class StepInput:
     preservation: dict[str, bool] | None = None
     photo_sha256: str | None = None
     note: str = ""
+    position: Position | None = None  # where it happened (the phone's GPS), when known
 
 
 def sample_for_update(conn: Connection, code: str) -> dict[str, Any]:
@@ -140,7 +143,11 @@ def record_step(
         details=_preservation(step, given),
         photo_sha256=given.photo_sha256,
         note=text(given.note, "the note", required=step == "dispose"),
+        latitude=None if given.position is None else given.position.latitude,
+        longitude=None if given.position is None else given.position.longitude,
     )
+    if given.position is not None:
+        check_position(given.position.latitude, given.position.longitude)
     changes = {"prints": 1} if step == "print_label" else None
     event: Event = step
     return append(conn, sample, event, facts, now, changes=changes)

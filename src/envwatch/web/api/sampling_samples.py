@@ -14,6 +14,7 @@ staff, auditor) 403; a sample outside the scope 404 exactly as a missing one; th
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -26,6 +27,7 @@ from envwatch.core.errors import InvalidInput
 from envwatch.registry.agencies_schema import agencies, agency_staff
 from envwatch.registry.schema import enterprises
 from envwatch.sampling.custody import STATES
+from envwatch.sampling.entry import Position
 from envwatch.sampling.label_data import verify_url
 from envwatch.sampling.reads import list_samples, sample_detail
 from envwatch.sampling.steps import STEPS, StepInput, record_review, record_step
@@ -63,6 +65,10 @@ class StepIn(BaseModel):
     )
     photo_sha256: str | None = None
     note: str = ""
+    latitude: Decimal | None = Field(
+        default=None, description="where the step happened (GPS, WGS-84), if known"
+    )
+    longitude: Decimal | None = None
 
 
 class ReviewIn(BaseModel):
@@ -166,6 +172,11 @@ def custody_step(request: Request, code: str, step: str, body: StepIn, scope: Cu
             preservation=body.preservation,
             photo_sha256=photo,
             note=body.note,
+            position=(
+                Position(body.latitude, body.longitude)
+                if body.latitude is not None and body.longitude is not None
+                else None
+            ),
         )
         event = record_step(conn, sample["code"], step, given, actor=scope.principal.name, now=utcnow())
     return jsonable(event) | {"code": sample["code"]}
