@@ -224,7 +224,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """Where the browser tests save their screenshots (gitignored; ENVWATCH_SCREENSHOTS overrides)."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    """Where the browser tests save their screenshots (gitignored; ENVWATCH_SCREENSHOTS overrides). Under
+    pytest-xdist each worker has a folder of its own (gw0, gw1): a worker starting late must not empty the
+    folder another is writing to."""
+    folder = SCREENSHOTS / os.environ.get("PYTEST_XDIST_WORKER", "")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

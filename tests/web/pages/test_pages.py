@@ -10,13 +10,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from envwatch.core.clock import utcnow
+from envwatch.registry.agencies import create_agency
 from envwatch.web.accounts import store
 from envwatch.web.accounts.schema import audit_log
 from envwatch.web.app import create_app
 from envwatch.web.pages.i18n import _from_accept_language
 from envwatch.web.pages.render import SECURITY_HEADERS
 from envwatch.web.pages.session import safe_next
-from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, PASSWORD, World
+from tests.web.pages.conftest import MN_A, MN_B, MN_LOOSE, PASSWORD, World, credit_code
 
 PAGES = ("/", "/home", "/devices", "/devices/rows")
 
@@ -135,11 +136,13 @@ def test_device_rows_follow_the_scope(client: TestClient) -> None:
 def test_role_without_data_sees_no_devices(client: TestClient, world: World) -> None:
     with world.engine.begin() as conn:
         if store.user_for_login(conn, "agency1") is None:
+            fields = {"name": "某检测", "credit_code": credit_code(982, "9133010200098"), "code": "JCX"}
+            agency = create_agency(conn, fields | {"region_code": "330102"}, utcnow())
             store.create_user(
                 conn,
                 "agency1",
                 PASSWORD,
-                {"role": "agency", "agency_id": 1},
+                {"role": "agency", "agency_id": agency["id"]},
                 utcnow(),
                 min_password_length=10,
             )

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from envwatch.core import inputs
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.registry.agencies_schema import agencies
 from envwatch.registry.schema import enterprises, operators
 from envwatch.web.accounts.passwords import check_policy, hash_password
 from envwatch.web.accounts.schema import users
@@ -76,6 +77,7 @@ def check_scope(conn: Connection, values: dict[str, Any]) -> None:
     for field, table, what in (
         ("enterprise_id", enterprises, "enterprise"),
         ("operator_id", operators, "operator"),
+        ("agency_id", agencies, "testing agency"),
     ):
         if values.get(field) is not None and (
             conn.execute(select(table.c.id).where(table.c.id == values[field])).first() is None

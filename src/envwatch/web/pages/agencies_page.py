@@ -34,7 +34,7 @@ from envwatch.web.pages import agencies_view as view
 from envwatch.web.pages.forms import FormProblem, Text
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
-from envwatch.web.pages.session import CurrentViewer, Viewer, check_csrf, data_scope
+from envwatch.web.pages.session import CurrentViewer, Viewer, any_scope, check_csrf
 from envwatch.web.scope import Scope, WriteKind, china_today
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +49,7 @@ Csrf = Annotated[str | None, Form()]
 def _list_page(
     request: Request, viewer: Viewer, problem: FormProblem | None = None, status: int = 200
 ) -> Response:
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     if scope.role not in LIST_ROLES:
         raise HTTPException(403, f"role {scope.role} has no list of testing agencies")
     today = china_today()
@@ -90,7 +90,7 @@ def create_agency(
     phone: Text = "",
 ) -> Response:
     check_csrf(request, viewer, csrf_token)
-    data_scope(request, viewer).require_write("agency_registry")
+    any_scope(request, viewer).require_write("agency_registry")
     values = {
         "name": name, "credit_code": credit_code, "code": code, "region_code": region_code,
         "contact": contact, "phone": phone,
@@ -118,7 +118,7 @@ def _visible(request: Request, scope: Scope, agency_id: int) -> dict[str, Any]:
 def _agency_page(
     request: Request, viewer: Viewer, agency_id: int, problem: FormProblem | None = None, status: int = 200
 ) -> Response:
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     agency = _visible(request, scope, agency_id)
     today = china_today()
     with engine_of(request).connect() as conn:
@@ -155,7 +155,7 @@ def _writer(
 ) -> Scope:
     """The checks before a page write: CSRF, then 404 for an agency out of scope, then 403 by role."""
     check_csrf(request, viewer, csrf_token)
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     _visible(request, scope, agency_id)
     scope.require_write(kind)
     return scope
@@ -232,7 +232,7 @@ def change_staff(
 ) -> Response:
     """Save a person's edit form (every field is sent: an unchecked "works here" box means the person left)."""
     check_csrf(request, viewer, csrf_token)
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     person = view.visible_person(request, scope, agency_id, staff_id)
     scope.require_write("agency_staff")
     changes: dict[str, Any] = {
@@ -266,7 +266,7 @@ def record_training(
 ) -> Response:
     """Record a held and tested training of the person chosen in the form (one of this agency's people)."""
     check_csrf(request, viewer, csrf_token)
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     _visible(request, scope, agency_id)
     values = {
         "staff_id": staff_id, "title": title, "held_on": held_on, "score": score, "passed": passed,
@@ -306,7 +306,7 @@ def withdraw_training(
     reason: Text = "",
 ) -> Response:
     check_csrf(request, viewer, csrf_token)
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     view.visible_training(request, scope, agency_id, training_id)
     scope.require_write("agency_staff")
     try:

@@ -25,7 +25,7 @@ from envwatch.sampling.label_sizes import LABEL_SIZES
 from envwatch.web.api import sampling_common as common
 from envwatch.web.api.common import settings_of
 from envwatch.web.pages.i18n import N_
-from envwatch.web.pages.session import Viewer, data_scope
+from envwatch.web.pages.session import Viewer, any_scope
 from envwatch.web.scope import Scope
 
 # the roles with a sampling page (the navigation entry shows it to the same ones)
@@ -120,7 +120,7 @@ def sampling_scope(request: Request, viewer: Viewer) -> Scope:
     role = viewer.principal.role
     if role not in SAMPLING_ROLES:
         raise HTTPException(403, f"role {role} has no access to sampling")
-    return data_scope(request, viewer)
+    return any_scope(request, viewer)
 
 
 def page_error(exc: EnvwatchError) -> HTTPException:

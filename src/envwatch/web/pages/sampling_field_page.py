@@ -31,7 +31,7 @@ from envwatch.web.api.common import engine_of, settings_of
 from envwatch.web.api.sampling_common import require_plan
 from envwatch.web.pages.i18n import N_, locale_of, translations
 from envwatch.web.pages.render import render
-from envwatch.web.pages.session import CurrentViewer, Viewer, scope_of
+from envwatch.web.pages.session import CurrentViewer, Viewer, sampling_scope
 
 router = APIRouter(include_in_schema=False)
 
@@ -108,7 +108,7 @@ def _own_problems(conn: Connection, viewer: Viewer, plan: dict[str, Any], day: A
 def entry_page(request: Request, plan_id: int, viewer: CurrentViewer) -> Response:
     if viewer.principal.role not in ENTRY_ROLES:
         raise HTTPException(403, f"role {viewer.principal.role} cannot register samples")
-    scope = scope_of(request, viewer)
+    scope = sampling_scope(request, viewer)
     if scope is None:
         raise HTTPException(403, f"role {viewer.principal.role} has no sampling scope")
     settings = settings_of(request)

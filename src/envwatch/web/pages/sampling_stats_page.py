@@ -24,7 +24,7 @@ from envwatch.sampling.stats import AgencyFigures, Period, Statistics, month_of,
 from envwatch.web.api import sampling_stats as api
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
-from envwatch.web.pages.session import CurrentViewer, data_scope
+from envwatch.web.pages.session import CurrentViewer, any_scope
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,7 +55,7 @@ def list_links(f: AgencyFigures, p: Period) -> dict[str, str]:
 
 
 def _statistics(request: Request, viewer: Any) -> tuple[Statistics | None, Period, str | None]:
-    scope = data_scope(request, viewer)
+    scope = any_scope(request, viewer)
     api.require_reader(scope)  # 403 before anything is read
     today = api.china_today()
     query = request.query_params

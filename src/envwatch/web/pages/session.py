@@ -102,7 +102,15 @@ def check_csrf(request: Request, viewer: Viewer, offered: str | None) -> None:
 
 
 def scope_of(request: Request, viewer: Viewer) -> Scope | None:
-    """The viewer's scope, or None for a role without one yet (agency): such a page shows nothing."""
+    """The viewer's scope for monitoring data, or None for a role without any (a testing agency, which
+    sees sampling only): such a page shows nothing."""
+    if viewer.principal.role == "agency":
+        return None
+    return sampling_scope(request, viewer)
+
+
+def sampling_scope(request: Request, viewer: Viewer) -> Scope | None:
+    """The viewer's scope, every known role (the sampling and agency pages: agencies included)."""
     engine: Engine = request.app.state.engine
     try:
         with engine.connect() as conn:
@@ -114,8 +122,17 @@ def scope_of(request: Request, viewer: Viewer) -> Scope | None:
 
 
 def data_scope(request: Request, viewer: Viewer) -> Scope:
-    """The scope of a data page; 403 for a role without one (agency), as the device list answers."""
+    """The scope of a monitoring data page; 403 for a role without one (agency), as the device list answers."""
     scope = scope_of(request, viewer)
     if scope is None:
         raise HTTPException(403, f"role {viewer.principal.role} has no device data")
+    return scope
+
+
+def any_scope(request: Request, viewer: Viewer) -> Scope:
+    """The scope of a sampling or agency page (every role has one; the page asks what it may see); 403 for
+    an unknown role."""
+    scope = sampling_scope(request, viewer)
+    if scope is None:
+        raise HTTPException(403, f"role {viewer.principal.role} has no access")
     return scope

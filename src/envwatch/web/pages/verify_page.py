@@ -25,7 +25,7 @@ from envwatch.web.api.common import engine_of
 from envwatch.web.pages.i18n import N_
 from envwatch.web.pages.render import render
 from envwatch.web.pages.sampling_common_view import EVENT_LABELS, STATE_LABELS
-from envwatch.web.pages.session import Viewer, scope_of, viewer_or_none
+from envwatch.web.pages.session import Viewer, sampling_scope, viewer_or_none
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,7 +51,7 @@ def code_problem(reason: str) -> str:
 
 def _may_open(request: Request, viewer: Viewer, code: str) -> bool:
     """The logged-in viewer may see the sample (the sample page would not answer 404)."""
-    scope = scope_of(request, viewer)
+    scope = sampling_scope(request, viewer)
     if scope is None:
         return False
     with engine_of(request).connect() as conn:

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from envwatch.alarms.store import Action, Raised, apply, escalate_overdue, raise_alarm
 from envwatch.core.clock import utcnow
 from envwatch.core.settings import Settings
 from envwatch.registry import service as svc
 from envwatch.registry import service_operators as ops
+from envwatch.registry.agencies import create_agency
 from envwatch.registry.models import ContractIn, DeviceFactorIn, EnterpriseIn, OperatorIn, OutletIn
 from tests.helpers import device_row
 from tests.web.pages.conftest import add_devices, create_users, credit_code, fresh_store, serving, set_status
@@ -184,10 +185,21 @@ def populate(engine: Engine) -> tuple[dict[str, int], dict[str, int], datetime]:
                     "period_to": date(2025, 1, 31),
                 },
             ),
-            ("agency1", {"role": "agency", "agency_id": 1}),
+            ("agency1", {"role": "agency", "agency_id": _agency(conn, now)}),
         ]
         create_users(conn, users, now)
     return ids, _alarms(engine, ids, now), now
+
+
+def _agency(conn: Connection, now: datetime) -> int:
+    """A testing agency for the agency account (it sees no alarms: no monitoring data)."""
+    fields = {
+        "name": "某检测",
+        "credit_code": credit_code(981, "9133010200098"),
+        "code": "JC",
+        "region_code": "330102",
+    }
+    return int(create_agency(conn, fields, now)["id"])
 
 
 @pytest.fixture(scope="session")
