@@ -12,6 +12,7 @@ from envwatch import demo, demo_om, demo_sampling
 from envwatch.core.blobs import BlobStore
 from envwatch.core.settings import Settings
 from envwatch.ingest.simulator import demo_devices
+from envwatch.registry.agencies import create_agency
 from envwatch.registry.agencies_schema import agencies, agency_staff, agency_trainings
 from envwatch.sampling.custody import STATES
 from envwatch.sampling.schema import custody_events, samples, sampling_plan_items, sampling_plans
@@ -103,14 +104,18 @@ def test_an_existing_agency_login_is_pointed_at_the_demo_agency(
     settings: Settings, sqlite_engine: Engine
 ) -> None:
     _world(sqlite_engine, settings)
-    with sqlite_engine.begin() as conn:
+    with sqlite_engine.begin() as conn:  # an earlier agency1, of some other agency
+        other = create_agency(
+            conn, {"name": "别的检测", "credit_code": "91330302MA2H00000U", "code": "OTHER", "region_code": "330302"},
+            NOW,
+        )  # fmt: skip
         create_user(
-            conn, "agency1", "a long enough password", {"role": "agency", "agency_id": 4242}, NOW,
+            conn, "agency1", "a long enough password", {"role": "agency", "agency_id": other["id"]}, NOW,
             min_password_length=settings.password_min_length,
         )  # fmt: skip
     lines = demo_sampling.install_sampling(sqlite_engine, settings, NOW)
     with sqlite_engine.connect() as conn:
-        agency_id = conn.execute(select(agencies.c.id)).scalar_one()
+        agency_id = conn.execute(select(agencies.c.id).where(agencies.c.code != "OTHER")).scalar_one()
         user = user_for_login(conn, "agency1")
     assert user is not None and user["agency_id"] == agency_id
     assert f"login agency1 now belongs to 山西示范检测有限公司 (agency {agency_id})" in lines

@@ -210,7 +210,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield World(url, settings, engine, ent_a, ent_b)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's chromium, headless, driven by Playwright (never ``playwright install``)."""
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
