@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from envwatch.core.clock import to_china
 from envwatch.core.db import exact_text
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.inputs import text
 from envwatch.registry.agencies import counting_trainings
 from envwatch.registry.agencies_schema import agency_staff, agency_trainings
 from envwatch.registry.agency_training_status import (
@@ -109,11 +110,11 @@ def score_of(value: Decimal | int | str | float | None) -> Decimal | None:
     elif isinstance(value, Decimal):
         exact = value
     elif isinstance(value, str):
-        text = exact_text(value)
-        if text is None or len(text) > SCORE_MAX_TEXT:
+        typed = exact_text(value)
+        if typed is None or len(typed) > SCORE_MAX_TEXT:
             raise InvalidInput(f"the score {value!r} is not a number such as 87.5")
         try:
-            exact = Decimal(text)
+            exact = Decimal(typed)
         except InvalidOperation:  # pragma: no cover - exact_text matched a decimal already
             raise InvalidInput(f"the score {value!r} is not a number such as 87.5") from None
     else:
@@ -121,15 +122,6 @@ def score_of(value: Decimal | int | str | float | None) -> Decimal | None:
     if not exact.is_finite() or not Decimal(0) <= exact <= HUNDRED:
         raise InvalidInput(f"the score must be from 0 to 100, not {value}")
     return exact
-
-
-def _text(value: str, what: str, most: int, *, required: bool) -> str:
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{what} is required")
-    if len(value) > most:
-        raise InvalidInput(f"{what} has {len(value)} characters; at most {most}")
-    return value
 
 
 def _china_day(now: datetime) -> date:
@@ -152,7 +144,7 @@ def _facts(facts: TrainingFacts, now: datetime) -> dict[str, Any]:
             "it is the last day the training counts"
         )
     return {
-        "title": _text(facts.title, "the title", TITLE_MAX, required=True),
+        "title": text(facts.title, "the title", limit=TITLE_MAX, required=True),
         "held_on": facts.held_on,
         "score": score_of(facts.score),
         "passed": facts.passed,
@@ -209,8 +201,8 @@ def record_training(
     _person(conn, staff_id)
     values = _facts(facts, now) | {
         "staff_id": staff_id,
-        "note": _text(note, "the note", NOTE_MAX, required=False),
-        "recorded_by": _text(recorded_by, "recorded_by", ACTOR_MAX, required=True),
+        "note": text(note, "the note", limit=NOTE_MAX, required=False),
+        "recorded_by": text(recorded_by, "recorded_by", limit=ACTOR_MAX, required=True),
         "recorded_at": now,
     }
     _not_twice(conn, staff_id, values, None)
@@ -276,7 +268,7 @@ def correct_training(
     original = training_row(conn, training_id)
     _person(conn, original["staff_id"])
     _correctable(conn, original)
-    why = _text(reason, "the reason (what was wrong)", NOTE_MAX, required=True)
+    why = text(reason, "the reason (what was wrong)", limit=NOTE_MAX, required=True)
     if facts is None:
         skip = {"id", "supersedes_id", "withdrawn", "note", "recorded_by", "recorded_at"}
         values = {c.name: original[c.name] for c in agency_trainings.columns if c.name not in skip}
@@ -290,7 +282,7 @@ def correct_training(
         _not_twice(conn, original["staff_id"], values, training_id)
     values |= {
         "note": why,
-        "recorded_by": _text(by, "recorded_by", ACTOR_MAX, required=True),
+        "recorded_by": text(by, "recorded_by", limit=ACTOR_MAX, required=True),
         "recorded_at": now,
         "supersedes_id": training_id,
         "withdrawn": facts is None,

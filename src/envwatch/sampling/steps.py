@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.core.geo import check_position
 from envwatch.core.inputs import text
 from envwatch.registry.agencies import get_agency_staff
-from envwatch.sampling.codes import normalise
 from envwatch.sampling.custody import ACCEPTING_CHECKS, CHECK_RESULTS, Event
 from envwatch.sampling.entry import Position
 from envwatch.sampling.journal import EventFacts, append
-from envwatch.sampling.schema import samples
+from envwatch.sampling.reads import sample_row
 
 Step = Literal["print_label", "dispatch", "hand_over", "reject", "receive", "open", "analyse", "dispose"]
 STEPS: Final[tuple[Step, ...]] = (
@@ -57,13 +56,6 @@ class StepInput:
     photo_sha256: str | None = None
     note: str = ""
     position: Position | None = None  # where it happened (the phone's GPS), when known
-
-
-def sample_for_update(conn: Connection, code: str) -> dict[str, Any]:
-    row = conn.execute(select(samples).where(samples.c.code == normalise(code))).mappings().first()
-    if row is None:
-        raise NotFound(f"no sample with code {normalise(code)}")
-    return dict(row)
 
 
 def _person(conn: Connection, sample: dict[str, Any], staff_id: int | None) -> dict[str, Any]:
@@ -127,7 +119,7 @@ def record_step(
     """Record one custody step on the sample with ``code``; returns the event row."""
     if step not in STEPS:
         raise InvalidInput(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
-    sample = sample_for_update(conn, code)
+    sample = sample_row(conn, code)
     person = _person(conn, sample, given.staff_id)
     if step == "print_label" and sample["prints"] > 0:
         raise Conflict(
@@ -164,7 +156,7 @@ def record_reprint(
     now: datetime,
 ) -> dict[str, Any]:
     """A reprint (补打) with its video (WZ-A2-8); returns the event row (``details.print`` is its number)."""
-    sample = sample_for_update(conn, code)
+    sample = sample_row(conn, code)
     person = _person(conn, sample, staff_id)
     if sample["prints"] == 0:
         raise Conflict(f"the label of {sample['code']} was never printed: print it (print_label) first")
@@ -187,7 +179,7 @@ def record_review(
     conn: Connection, code: str, *, outcome: str, note: str, actor: str, now: datetime
 ) -> dict[str, Any]:
     """The review of a flagged entry (offline, clock skew); clears ``needs_review``."""
-    sample = sample_for_update(conn, code)
+    sample = sample_row(conn, code)
     if not sample["needs_review"]:
         raise Conflict(f"sample {sample['code']} has no entry waiting for review")
     if outcome not in REVIEW_OUTCOMES:
