@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from envwatch.cli.common import DataDir, _fail, _logging, _prepare, _run, _settings
+from envwatch.cli.evidence import evidence_app
 from envwatch.cli.labels import labels_app
 from envwatch.cli.om import om_app
 from envwatch.cli.sampling import sampling_app
@@ -41,6 +42,7 @@ app.add_typer(alarms_app, name="alarms")
 app.add_typer(om_app, name="om")
 app.add_typer(sampling_app, name="sampling")
 app.add_typer(labels_app, name="labels")
+app.add_typer(evidence_app, name="evidence")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -404,6 +404,91 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^\s\"'?#]+$",
         description="the platform's address as people outside reach it; label QR codes carry "
         "<public_base_url>/v/<code> (the verification page)",
+    )
+
+    # --- evidence: blob store, tamper-evident log, video archive (证据存证, WZ-A1, evidence.*) ----------
+    blob_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="where stored files live: write-once files under <data_dir>/blobs, or an S3-compatible "
+        "bucket with Object Lock in compliance mode (needs the 's3' extra: boto3)",
+    )
+    blob_s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL (MinIO, Ceph RGW); unset = AWS"
+    )
+    blob_s3_bucket: str = Field(
+        default="envwatch-evidence", description="bucket; created with Object Lock if absent"
+    )
+    blob_s3_region: str = Field(default="us-east-1", description="S3 region name")
+    blob_s3_access_key: str | None = Field(
+        default=None, description="S3 access key (unset: boto3's own lookup)"
+    )
+    blob_s3_secret_key: str | None = Field(default=None, description="S3 secret key")
+    video_retention_years: int = Field(
+        default=10, ge=1, description="WZ-A1-13: videos (and reprint videos) are kept at least this long"
+    )
+    attachment_retention_years: int = Field(
+        default=10, ge=1, description="photos and other attachments are kept at least this long [P]"
+    )
+    video_max_bytes: int = Field(
+        default=20 * 1024**3, ge=1024, description="largest video accepted by the resumable upload, in bytes"
+    )
+    video_upload_expiry_h: int = Field(
+        default=168, ge=1, description="an unfinished upload may be resumed for this many hours [P]"
+    )
+    video_archive_deadline_h: int = Field(
+        default=72,
+        ge=1,
+        description="WZ-A1-13: a video is archived within this many hours of its recording end",
+    )
+    video_whole_job_max_min: int = Field(
+        default=15,
+        ge=1,
+        description="WZ-A1-5: a job shorter than this is filmed whole; a longer one has start and end clips",
+    )
+    video_clip_tolerance_min: int = Field(
+        default=5,
+        ge=0,
+        description="WZ-A1-5: how far a start or end clip may lie from the job's start or end [P]",
+    )
+    evidence_origin: str = Field(
+        default="envwatch.local/evidence",
+        pattern=r"^[^\s]+$",
+        description="the log's name on its checkpoints (C2SP tlog-checkpoint origin line); set it to your "
+        "platform's own domain before the first checkpoint",
+    )
+    evidence_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, PKCS#8) that signs checkpoints; unset = "
+        "<data_dir>/keys/evidence-ed25519.pem, created on first use",
+    )
+    evidence_integrate_every_s: float = Field(
+        default=5.0, gt=0, description="how often submitted evidence entries get their Merkle leaves"
+    )
+    evidence_checkpoint_every_s: float = Field(
+        default=300.0, gt=0, description="how often a signed checkpoint is made when the log grew [P]"
+    )
+    evidence_tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 time-stamping authority (可信时间戳) each checkpoint is sent to; unset = none",
+    )
+    evidence_tsa_timeout_s: float = Field(default=10.0, gt=0, description="how long to wait for the TSA")
+    storage_warn_percent: float = Field(
+        default=80.0, gt=0, le=100, description="WZ-A1-13: storage use above this is a warning [P]"
+    )
+    storage_critical_percent: float = Field(
+        default=90.0, gt=0, le=100, description="WZ-A1-13: storage use above this is critical [P]"
+    )
+    storage_check_every_s: float = Field(
+        default=3600.0, gt=0, description="how often the storage capacity is checked and recorded"
+    )
+    self_inspection_share: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="WZ-A1-14: share of an agency's video records of a month drawn for self-inspection [P]",
+    )
+    self_inspection_min: int = Field(
+        default=3, ge=1, description="WZ-A1-14: at least this many records are drawn (or all, if fewer) [P]"
     )
 
     # --- accounts, sessions and tokens (web.accounts) -----------------------------------------------

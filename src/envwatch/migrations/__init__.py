@@ -20,7 +20,9 @@ def target_metadata() -> MetaData:
     from envwatch.alarms import notify_schema as _notify  # noqa: F401
     from envwatch.alarms import orders_schema as _orders  # noqa: F401
     from envwatch.alarms import schema as _alarms  # noqa: F401
+    from envwatch.core import evidence_schema as _core_evidence  # noqa: F401
     from envwatch.core.db import metadata
+    from envwatch.evidence import schema as _evidence  # noqa: F401
     from envwatch.ingest import schema as _ingest  # noqa: F401
     from envwatch.monitoring import derived_schema as _derived  # noqa: F401
     from envwatch.monitoring import marks_schema as _marks  # noqa: F401

@@ -22,6 +22,8 @@ from envwatch.web.api import (
     audit,
     commands,
     devices,
+    evidence_checks,
+    evidence_log,
     filings,
     hours,
     marks,
@@ -43,6 +45,7 @@ from envwatch.web.api import (
     sampling_public,
     sampling_samples,
     sampling_stats,
+    videos,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
 from envwatch.web.pages import admin as admin_pages
@@ -50,6 +53,8 @@ from envwatch.web.pages import (
     agencies_page,
     alarms_page,
     audit_page,
+    evidence_checks_page,
+    evidence_page,
     filings_page,
     inbox_page,
     om_faults_page,
@@ -73,6 +78,7 @@ from envwatch.web.pages import (
     sampling_stats_page,
     sampling_steps_view,
     verify_page,
+    videos_page,
     workbench,
 )
 from envwatch.web.pages import device as device_page
@@ -139,6 +145,9 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         sampling_labels.router,
         sampling_public.router,
         sampling_stats.router,
+        evidence_log.router,
+        videos.router,
+        evidence_checks.router,
         auth_router,
         users_router,
     ):
@@ -177,5 +186,8 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(sampling_stats_page.router)
     app.include_router(agencies_page.router)
     app.include_router(verify_page.router)
+    app.include_router(evidence_page.router)
+    app.include_router(videos_page.router)
+    app.include_router(evidence_checks_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -96,6 +96,9 @@ WriteKind = Literal[
     "agency_staff",
     "sampling",
     "sampling_review",
+    "video",
+    "video_self_inspection",
+    "evidence_admin",
 ]
 
 WRITERS: dict[str, frozenset[str]] = {
@@ -124,6 +127,10 @@ WRITERS: dict[str, frozenset[str]] = {
     "agency_staff": frozenset({"admin", "agency"}),
     "sampling": frozenset({"admin", "agency"}),
     "sampling_review": frozenset({"admin", "regulator"}),
+    # evidence (issue 8)
+    "video": frozenset({"admin", "agency"}),
+    "video_self_inspection": frozenset({"admin", "agency"}),
+    "evidence_admin": frozenset({"admin"}),
 }
 _WHAT = {
     "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
@@ -149,6 +156,9 @@ _WHAT = {
     "agency_staff": "manage an agency's staff and their trainings",
     "sampling": "record sampling plans, on-site entries, labels or custody steps",
     "sampling_review": "review flagged sampling entries",
+    "video": "upload video records or annotate them",
+    "video_self_inspection": "draw or review the monthly self-inspection of video records",
+    "evidence_admin": "make checkpoints or run verification of the evidence log",
 }
 # Roles that see samples and sampling plans (sampling, WZ-A2); see sees_sample.
 SAMPLE_READERS = frozenset({"admin", "regulator", "enterprise", "agency"})
@@ -210,6 +220,11 @@ class Scope:
         if self.role == "enterprise" and "window_start" in row and row["window_start"] > utcnow():
             return False
         return row["enterprise_id"] is not None and self.sees_enterprise(row["enterprise_id"])
+
+    def sees_video(self, row: dict[str, Any]) -> bool:
+        """A video record (视频记录, WZ-A1): seen like a sample, by its agency and by whoever sees the
+        enterprise it was filmed at (``agency_id``, ``enterprise_id``)."""
+        return self.sees_sample(row)
 
     def sees_contract(self, row: dict[str, Any]) -> bool:
         """An operator (and its staff, its auditor) sees its own contracts; the others the contracts of
