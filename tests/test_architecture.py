@@ -25,6 +25,7 @@ LAYERS = [
         "demo",
         "demo_om",
         "demo_sampling",
+        "demo_evidence",
         "migrations",
         "__init__",
     },  # demo*: the demo world, as the CLI

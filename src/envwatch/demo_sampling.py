@@ -41,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from envwatch.core.blob_records import store_recorded
 from envwatch.core.blobs import BlobStore
 from envwatch.core.settings import Settings
 from envwatch.demo import ENTERPRISES, credit_code
@@ -181,8 +182,13 @@ class _World:
         self.rules = entry_rules(settings)
         self.chars = settings.sampling_code_random_chars
         blobs = BlobStore.from_settings(settings)
-        self.photo = blobs.put(_png()).sha256
-        self.video = blobs.put(_video()).sha256
+        stored: dict[str, Any] = {"stored_by": "demo", "now": clock.live}
+        self.photo = store_recorded(
+            conn, blobs, _png(), purpose="photo", media_type="image/png", **stored
+        ).sha256
+        self.video = store_recorded(
+            conn, blobs, _video(), purpose="reprint_video", media_type="video/mp4", **stored
+        ).sha256
         self.staff: dict[str, int] = {}
         self.states: dict[str, str] = {}
 

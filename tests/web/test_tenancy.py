@@ -23,7 +23,18 @@ from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.alarms.store import Raised, add_alarm_attachment, raise_alarm
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
+from envwatch.core.evidence_schema import evidence_entries
 from envwatch.core.settings import Settings
+from envwatch.evidence.schema import (
+    evidence_checkpoints,
+    self_inspection_draws,
+    self_inspection_items,
+    self_inspection_outcomes,
+    storage_checks,
+    video_annotations,
+    video_record_links,
+    video_records,
+)
 from envwatch.ingest.schema import commands
 from envwatch.ingest.store import InboundFrame, PacketData
 from envwatch.ingest.writer import Writer
@@ -72,6 +83,18 @@ from envwatch.sampling.schema import custody_events, samples, sampling_plan_item
 from envwatch.web.app import create_app
 from envwatch.web.auth import Principal, authenticate
 from tests.helpers import device_row
+from tests.web.evidence_tenancy import (
+    EVIDENCE_LIST_KEYS,
+    EVIDENCE_LIST_REFUSED_FOR,
+    EVIDENCE_PARAMS,
+    EVIDENCE_ROUTES,
+    evidence_listed,
+    evidence_of,
+    evidence_query,
+    evidence_request,
+    filter_leaks,
+    own_side_problems,
+)
 
 MN_A = "010000A8900016F0001A0001"
 MN_B = "010000A8900016F0001B0001"
@@ -134,6 +157,14 @@ class Tenant:
     sampling_plan_id: int = 0  # the agency's plan at the tenant's enterprise, window open now
     sampling_item_id: int = 0  # the plan's item
     sample_code: str = ""  # a sample registered on site under that plan
+    # evidence (issue 8, tests/web/evidence_tenancy.py): the agency's video of that sample at the enterprise
+    video_id: int = 0
+    video_upload_id: str = ""  # the tus upload it was finished from
+    open_upload_id: str = ""  # another upload of the agency's account, still open (nothing sent)
+    video_entry_id: int = 0  # the video record's evidence entry
+    video_ref: str = ""  # its ref in the evidence log, video_records/<id>
+    draw_id: int = 0  # the agency's self-inspection draw of the video's month (WZ-A1-14)
+    draw_item_id: int = 0  # its item (the video)
 
 
 @dataclass
@@ -342,6 +373,9 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
             t.ticket_id = ok(c.post("/api/v1/om/tickets", json=ticket), 201)["id"]
             _records_of(c, t, sqlite_engine)
             _sampling_of(c, t, n, side, sqlite_engine)
+            evidence_of(w.as_(principals(side, w)["agency"]), t)
+            c = w.as_(ADMIN)
+        ok(c.post("/api/v1/evidence/checkpoints"), 201)  # the entries integrated and signed: proofs answer
         yield w
     app.dependency_overrides.clear()
 
@@ -362,7 +396,10 @@ def _sampling_of(c: TestClient, t: Tenant, n: int, side: str, engine: Engine) ->
         conn.execute(
             update(agency_staff).where(agency_staff.c.id == t.agency_staff_id).values(username=f"lab{side}")
         )
-    training = {"title": "识别标识系统操作培训", "held_on": (TODAY - timedelta(days=10)).isoformat()}
+    training: dict[str, Any] = {
+        "title": "识别标识系统操作培训",
+        "held_on": (TODAY - timedelta(days=10)).isoformat(),
+    }
     training |= {"passed": True, "valid_until": (TODAY + timedelta(days=365)).isoformat(), "score": "90"}
     t.agency_training_id = ok(
         c.post(f"/api/v1/agencies/{t.agency_id}/staff/{t.agency_staff_id}/trainings", json=training), 201
@@ -451,7 +488,11 @@ def _records_of(c: TestClient, t: Tenant, engine: Engine) -> None:
     city = {"region_code": t.region[:4] + "00", "bureau": "局", "reference_no": f"R-{t.mn[-4:]}"}
     registration = {"operator_id": t.operator_id, "registered_on": "2020-01-01", **city}
     t.registration_id = ok(c.post(f"{om}/registrations", json=registration), 201)["id"]
-    record = {"mn": t.mn, "kind": "inspection", "performed_at": to_china(utcnow()).isoformat()}
+    record: dict[str, Any] = {
+        "mn": t.mn,
+        "kind": "inspection",
+        "performed_at": to_china(utcnow()).isoformat(),
+    }
     record |= {"staff_id": person, "payload": {"items": [{"item": "巡检", "ok": True}]}}
     t.record_id = ok(c.post(f"{om}/records", json=record), 201)["id"]
     photo = {"file": ("现场.jpg", b"jpg", "image/jpeg")}
@@ -639,6 +680,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/sampling/photos"): "open",  # a file into the blob store, no tenant's row
     ("GET", "/api/v1/sampling/stats"): "list_or_refused",
     ("GET", "/api/v1/verify/{code}"): "open",  # public by design: nothing private in the answer
+    # the evidence archive (issue 8): log, uploads, video records, checks, self-inspection
+    **EVIDENCE_ROUTES,
 }
 
 # path parameters, filled with the other tenant's objects
@@ -685,6 +728,7 @@ PARAMS: dict[str, Callable[[Tenant, str], Any]] = {
         if "/om/records/" in path
         else t.filing_attachment_id
     ),
+    **EVIDENCE_PARAMS,
 }
 
 # how a list row names its tenant: (response key, tenant attribute)
@@ -716,10 +760,14 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/sampling/plans": ("agency_id", "agency_id"),
     "/api/v1/sampling/samples": ("code", "sample_code"),
     "/api/v1/sampling/stats": ("agency_id", "agency_id"),
+    **EVIDENCE_LIST_KEYS,
 }
 # roles a sampling list refuses outright (403) rather than answering empty: they see no samples
 SAMPLE_LIST_REFUSED = {"operator", "field_staff", "auditor"}
-SAMPLE_LIST_REFUSED_FOR = {"/api/v1/sampling/stats": SAMPLE_LIST_REFUSED | {"enterprise"}}
+SAMPLE_LIST_REFUSED_FOR = {
+    "/api/v1/sampling/stats": SAMPLE_LIST_REFUSED | {"enterprise"},
+    **EVIDENCE_LIST_REFUSED_FOR,
+}
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
 DAYS = {"from": (TODAY - timedelta(days=2)).isoformat(), "to": TODAY.isoformat()}
@@ -908,7 +956,7 @@ def body_for(method: str, path: str, other: Tenant) -> dict[str, Any]:
         "/api/v1/sampling/samples/{code}/label": {"size": "50x30"},
         "/api/v1/sampling/labels": {"codes": [other.sample_code]},
     }
-    return bodies.get(path, {})
+    return bodies.get(path, {})  # type: ignore[no-any-return]
 
 
 OM_RECORD = {
@@ -923,6 +971,10 @@ def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
     for name, fill in PARAMS.items():
         route = route.replace("{" + name + "}", str(fill(other, path)))
     assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
+    if path.startswith("/api/v1/evidence/"):  # tus headers and bytes, queries and bodies naming ``other``
+        return client.request(
+            method, route, params=evidence_query(path, other), **evidence_request(method, path, other)
+        )
     if path.endswith("/attachments") and method == "POST":
         files = {"file": ("x.txt", b"x", "text/plain")}
         multipart = (
@@ -961,7 +1013,7 @@ OM_STAFF_LISTS = {
 
 # Accounts (login, users, tokens) hold no tenant data and are tested with web.accounts (admin or self).
 ACCOUNT_PREFIXES = ("/api/v1/auth", "/api/v1/users")
-HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}  # tus: HEAD, OPTIONS
 
 
 def api_routes(client: TestClient) -> list[tuple[str, str]]:
@@ -1024,12 +1076,24 @@ TABLES = (
     sampling_plan_items,
     samples,
     custody_events,
+    evidence_entries,
+    evidence_checkpoints,
+    video_records,
+    video_record_links,
+    video_annotations,
+    self_inspection_draws,
+    self_inspection_items,
+    self_inspection_outcomes,
+    storage_checks,
 )
 
 
 def listed(body: Any) -> list[dict[str, Any]]:
-    """The rows of a list answer: a plain list, or an object with ``rows`` (rates, alarms) or ``agencies``
-    (sampling statistics)."""
+    """The rows of a list answer: a plain list, or an object with ``rows`` (rates, alarms, videos),
+    ``agencies`` (sampling statistics) or an evidence list's (``evidence_listed``)."""
+    evidence = evidence_listed(body)
+    if evidence is not None:
+        return evidence
     if isinstance(body, dict):
         return body["rows"] if "rows" in body else body["agencies"]  # type: ignore[no-any-return]
     return body  # type: ignore[no-any-return]
@@ -1051,12 +1115,13 @@ def test_every_route_is_in_the_table(world: World) -> None:
 def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
     other = world.tenants["B" if side == "A" else "A"]
     before = counts(world.engine)
-    failures = []
+    failures: dict[tuple[str, str, str], str] = {}
     for role, principal in principals(side, world).items():
         client = world.as_(principal)
         for method, path in api_routes(client):
             kind = ROUTES[(method, path)]
             r = call(client, method, path, other)
+            at = (role, method, path)
             if kind == "open":
                 continue
             if kind == "refused":  # sampling: 403 for a role without samples or writes, 404 out of scope
@@ -1077,18 +1142,61 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
                 expected = {403}
             else:
                 if r.status_code != 200:
-                    failures.append(f"{role} {method} {path}: {r.status_code} {r.text[:200]}")
+                    failures[at] = f"{role} {method} {path}: {r.status_code} {r.text[:200]}"
                     continue
                 key, attr = LIST_KEYS[path]
                 rows = listed(r.json())
                 leaked = [row for row in rows if row.get(key) == getattr(other, attr)]
                 if leaked:
-                    failures.append(f"{role} {method} {path}: sees the other tenant's {leaked}")
+                    failures[at] = f"{role} {method} {path}: sees the other tenant's {str(leaked)[:300]}"
                 continue
             if r.status_code not in expected:
-                failures.append(f"{role} {method} {path}: {r.status_code} (want {expected}) {r.text[:200]}")
-    assert not failures, "\n".join(failures)
+                failures[at] = f"{role} {method} {path}: {r.status_code} (want {expected}) {r.text[:200]}"
+    assert not failures, "\n".join(failures.values())
     assert counts(world.engine) == before, "a refused write changed the store"
+
+
+def test_evidence_each_role_on_its_own_side(world: World) -> None:
+    """The walk's refusals are the tenancy's: on its own side each role reads what it may (issue 8)."""
+    roles = principals("A", world)
+    problems = own_side_problems(lambda role: world.as_(roles[role]), list(roles), world.tenants["A"])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_evidence_filters_naming_the_other_tenant(world: World, side: str) -> None:
+    other = world.tenants["B" if side == "A" else "A"]
+    leaks = [
+        f"{role}: {leak}"
+        for role, principal in principals(side, world).items()
+        for leak in filter_leaks(world.as_(principal), other)
+    ]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_evidence_mixed_ids_and_hidden_like_missing(world: World) -> None:
+    """An item of another tenant's draw under one's own draw (and the reverse) is not found; another
+    tenant's video and draw answer exactly like missing ones."""
+    a, b = world.tenants["A"], world.tenants["B"]
+    agency = world.as_(principals("A", world)["agency"])
+    e = "/api/v1/evidence/self-inspections"
+    for draw, item in ((a.draw_id, b.draw_item_id), (b.draw_id, a.draw_item_id)):
+        r = agency.post(f"{e}/{draw}/items/{item}/outcome", json={"outcome": "ok"})
+        assert r.status_code == 404, (draw, item, r.text)
+    for role in ("agency", "regulator"):
+        client = world.as_(principals("A", world)[role])
+        for url, other_id in (
+            ("/api/v1/evidence/videos/{}", b.video_id),
+            (f"{e}/{{}}", b.draw_id),
+        ):
+            hidden, missing = client.get(url.format(other_id)), client.get(url.format(999999))
+            assert (hidden.status_code, missing.status_code) == (404, 404), (role, url)
+            assert hidden.json()["detail"].replace(str(other_id), "N") == missing.json()["detail"].replace(
+                "999999", "N"
+            ), (role, url)
+    with world.engine.connect() as conn:
+        outcomes = conn.execute(select(func.count()).select_from(self_inspection_outcomes)).scalar_one()
+    assert outcomes == 0
 
 
 def test_not_visible_answers_exactly_like_missing(world: World) -> None:
@@ -1109,9 +1217,9 @@ def test_admin_sees_both_tenants(world: World) -> None:
     """The lists the tenancy test filters do hold both tenants for admin (so that test can fail)."""
     client = world.as_(ADMIN)
     for path, (key, attr) in LIST_KEYS.items():
-        r = client.get(path, params=query_for(path))
-        rows = listed(ok(r))
         for t in world.tenants.values():
+            r = client.get(path, params=query_for(path) | evidence_query(path, t))
+            rows = listed(ok(r))
             assert any(row.get(key) == getattr(t, attr) for row in rows), (path, t)
     packets = ok(client.get("/api/v1/packets"))
     assert any(p["verdict"] == "garbage" for p in packets)

@@ -12,6 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
+from envwatch.core.evidence import submit_row
+
+# the evidence kind of each journal's rows (alarm and order state changes, 报警/督办处理记录)
+EVIDENCE_KINDS = {"alarm_events": "alarm_event", "order_events": "order_event"}
+
 
 def write_journal(
     conn: Connection,
@@ -26,9 +31,11 @@ def write_journal(
     comment: str = "",
     data: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one event; ``owner`` is ``{"alarm_id": 7}`` or ``{"order_id": 3}``."""
-    conn.execute(
-        insert(table).values(
+    """Append one event; ``owner`` is ``{"alarm_id": 7}`` or ``{"order_id": 3}``. The event is logged as
+    evidence in the same transaction (``at`` is the time of recording)."""
+    event_id = conn.execute(
+        insert(table)
+        .values(
             **owner,
             at=at,
             actor=actor,
@@ -38,4 +45,6 @@ def write_journal(
             comment=comment,
             data=dict(data or {}),
         )
-    )
+        .returning(table.c.id)
+    ).scalar_one()
+    submit_row(conn, table, event_id, kind=EVIDENCE_KINDS[table.name], now=at)

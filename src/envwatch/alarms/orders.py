@@ -46,6 +46,7 @@ from envwatch.alarms.orders_schema import order_alarms, order_events, orders
 from envwatch.alarms.schema import alarms
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.registry.schema import attachments, devices, enterprises, operators, outlets
 from envwatch.registry.service import region_prefix as prefix_of_region
 from envwatch.registry.service_operators import contracted_outlets
@@ -60,6 +61,9 @@ ALARMS_MAX = 1000  # alarms one order may cite
 ATTACHMENTS_MAX = 50  # evidence files one response may cite
 LIST_MAX = 1000  # rows one list_orders call returns
 ATTACHMENT_KIND = "order"  # attachments.owner_kind of an order's evidence files
+# what an order is, logged as evidence when it is issued (state, deadline and the closing times are the
+# projection of order_events, which are logged one by one; the issued event holds the first deadline)
+ORDER_IDENTITY = ("region_code", "enterprise_id", "operator_id", "title", "body", "issued_by", "issued_at")
 
 
 # ---- reading ----
@@ -319,6 +323,7 @@ def issue_order(
     )
     if ids:
         conn.execute(insert(order_alarms), [{"order_id": order_id, "alarm_id": a} for a in ids])
+    submit_row(conn, orders, order_id, kind="order", now=now, columns=ORDER_IDENTITY)
     _journal(
         conn,
         order_id,

@@ -32,6 +32,7 @@ from envwatch.alarms.lifecycle import SYSTEM_EVENTS, Event, State, next_state
 from envwatch.alarms.schema import alarm_events, alarms
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.registry.attachments import add_attachment, list_attachments
 from envwatch.registry.schema import devices
 
@@ -39,6 +40,9 @@ _a = alarms.c
 _e = alarm_events.c
 SYSTEM = "system"
 TEXT_MAX = 2000  # characters of a comment, a cause or an action
+# what an alarm is about, logged as evidence when it opens (the rest of the row is the projection of
+# alarm_events, which are logged one by one)
+ALARM_IDENTITY = ("device_id", "kind", "factor", "source", "opened_at")
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ def _insert_alarm(conn: Connection, r: Raised, now: datetime, ack_due_s: float) 
         )
         .returning(_a.id)
     ).scalar_one()
+    submit_row(conn, alarms, alarm_id, kind="alarm", now=now, columns=ALARM_IDENTITY)
     _journal(
         conn,
         alarm_id,

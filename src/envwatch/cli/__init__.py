@@ -497,8 +497,11 @@ async def _serve(
     background = [*extra, _keep_rate_counts_fresh(settings, engine)]
     if alarms:
         from envwatch.alarms.loops import alarm_loops
+        from envwatch.evidence.loops import evidence_loops
 
         background.extend(alarm_loops(engine, settings))
+        # the evidence log: entries get their leaves, signed checkpoints follow (docs/evidence/log.md)
+        background.extend(evidence_loops(engine, settings))
     if app is not None:
         background.append(_keep_dashboard_warm(settings, engine, app.state.hour_cache))
     tasks = [asyncio.create_task(c) for c in background]
@@ -654,7 +657,7 @@ def demo(
     (envwatch.demo_om), simulated devices feeding the gateway, and a week of their history requested
     through it."""
     from envwatch import demo as world
-    from envwatch import demo_om, demo_sampling
+    from envwatch import demo_evidence, demo_om, demo_sampling
     from envwatch.core.clock import utcnow
     from envwatch.ingest.simulator import demo_devices, run_simulation
 
@@ -680,6 +683,8 @@ def demo(
         typer.echo(f"O&M demo: {line}")
     for line in demo_sampling.install_sampling(engine, settings, now):
         typer.echo(f"sampling demo: {line}")
+    for line in demo_evidence.install_evidence(engine, settings, utcnow()):
+        typer.echo(f"evidence demo: {line}")
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )

@@ -192,6 +192,7 @@ def reprint(
     data_dir: DataDir = None,
 ) -> None:
     """Reprint a label (补打, WZ-A2-8): the video is kept, the reprint recorded, the label marked 补打."""
+    from envwatch.core.blob_records import media_type_of_name, record_blob
     from envwatch.core.blobs import BlobStore
     from envwatch.core.clock import utcnow
     from envwatch.core.errors import EnvwatchError
@@ -206,8 +207,9 @@ def reprint(
     try:
         with engine.connect() as conn:
             sample_row(conn, code)  # NotFound before the video is stored
-        stored = BlobStore.from_settings(settings).put(content)
+        stored = BlobStore.from_settings(settings).put(content, purpose="reprint_video")
         with engine.begin() as conn:
+            now = utcnow()
             event = record_reprint(
                 conn,
                 code,
@@ -215,8 +217,12 @@ def reprint(
                 video_sha256=stored.sha256,
                 reason=reason,
                 actor=by,
-                now=utcnow(),
+                now=now,
             )
+            record_blob(
+                conn, stored, purpose="reprint_video", media_type=media_type_of_name(video.name),
+                stored_by=by, now=now, settings=settings,
+            )  # fmt: skip
             sample = sample_row(conn, code)
             number = int(event["details"]["print"])
             labels = label_data(

@@ -452,7 +452,7 @@ class Settings(BaseSettings):
     )
     evidence_origin: str = Field(
         default="envwatch.local/evidence",
-        pattern=r"^[^\s]+$",
+        pattern=r"^[^\s+]+$",  # C2SP signed notes: a key name has no spaces and no '+'
         description="the log's name on its checkpoints (C2SP tlog-checkpoint origin line); set it to your "
         "platform's own domain before the first checkpoint",
     )
@@ -472,6 +472,19 @@ class Settings(BaseSettings):
         description="RFC 3161 time-stamping authority (可信时间戳) each checkpoint is sent to; unset = none",
     )
     evidence_tsa_timeout_s: float = Field(default=10.0, gt=0, description="how long to wait for the TSA")
+    evidence_tsa_ca_file: Path | None = Field(
+        default=None,
+        description="PEM with the TSA's root and intermediate CA certificates; every token is verified against "
+        "it before it is stored and by `envwatch evidence verify` (required when evidence_tsa_url is set)",
+    )
+    evidence_tsa_policy_oid: str | None = Field(
+        default=None,
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="the TSA policy (OID, e.g. the one in your TSA contract) every token must carry; unset = any",
+    )
+    evidence_tsa_per_round: int = Field(
+        default=5, ge=1, description="checkpoints without a token stamped per retry round, newest first"
+    )
     storage_warn_percent: float = Field(
         default=80.0, gt=0, le=100, description="WZ-A1-13: storage use above this is a warning [P]"
     )

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from envwatch.hj212 import HJ212Error
 from envwatch.hj212.segment import parse_cp
+from envwatch.ingest.raw_evidence import RawBatchLog
 from envwatch.monitoring.records import BadDataPacket, MeasurementRecord, record_from_packet
 
 Verdict = (
@@ -167,6 +168,8 @@ class PacketStore:
             "ELSE excluded.changed_at END"
         )
         self._next_id: int | None = None
+        # the evidence entry of the packets written in the open transaction (written before its commit)
+        self.evidence = RawBatchLog(p, self.d.time)
 
     # --- ids ------------------------------------------------------------------------------------
     def allocate_ids(self, cursor: Any, n: int) -> list[int]:
@@ -255,6 +258,7 @@ class PacketStore:
                 )
             )
         cursor.executemany(self.sql_raw, raw_rows)
+        self.evidence.add(ids, [frame.raw for frame in frames])
         self._mark_seen(cursor, frames)
         return outcomes
 
@@ -372,9 +376,11 @@ class PacketStore:
         """The transaction holding the last writes was committed."""
         self._seen_written.update(self._seen_pending)
         self._seen_pending.clear()
+        self.evidence.clear()
 
     def rolled_back(self) -> None:
         self._seen_pending.clear()
+        self.evidence.clear()
 
     def forget_seen(self) -> None:
         """A statement may have changed device_status (marked a device offline): write the next frame's

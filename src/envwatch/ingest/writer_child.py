@@ -141,6 +141,7 @@ class BatchApplier:
                 results.append(None)
             if run:
                 results.extend(self.store.write(cursor, run))
+            self.store.evidence.write(cursor)  # the batch's raw_batch entry commits with its packets
             raw.commit()
             self.store.committed()
             return results

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.core.settings import Settings
 from envwatch.monitoring.marking import MarkEffect, MarkSpan
 from envwatch.monitoring.marks import (
@@ -86,6 +87,7 @@ def _insert(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
             if later is not None:
                 check_can_change(row["supersedes_id"], "mark", later)
         raise
+    submit_row(conn, marks, new_id, kind="mark", now=row["created_at"])  # marks, corrections, withdrawals
     return {"id": new_id, **row}
 
 
@@ -206,6 +208,7 @@ def review_mark(
         "reviewed_at": now,
     }
     new_id = conn.execute(insert(mark_reviews).values(**row)).inserted_primary_key[0]  # type: ignore[index]
+    submit_row(conn, mark_reviews, new_id, kind="mark_review", now=now)
     return {"id": new_id, **row}
 
 

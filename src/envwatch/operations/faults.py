@@ -47,6 +47,7 @@ from envwatch.alarms.store import Action
 from envwatch.alarms.store import apply as apply_to_alarm
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.core.inputs import actor, aware
 from envwatch.core.inputs import text as text_
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
@@ -118,6 +119,11 @@ _FACT_COLUMN: Final[dict[str, str]] = {
     "backup_ended": "backup_ended_at",
     "restored": "restored_at",
 }
+# what a fault is, logged as evidence when it is opened (the state and fact columns are the journal's
+# projection; the fault_events are logged one by one)
+FAULT_IDENTITY: Final = (
+    "device_id", "operator_id", "alarm_id", "factors", "description", "started_at", "opened_by", "opened_at"
+)  # fmt: skip
 
 
 # ---- checks ----
@@ -238,6 +244,7 @@ def open_fault(
             .returning(_f.id)
         ).scalar_one()
     )
+    submit_row(conn, faults, fault_id, kind="fault", now=now, columns=FAULT_IDENTITY)
     data = {"factors": clean, "alarm_id": alarm_id, "operator_id": covering[0] if covering else None}
     _journal(conn, fault_id, "opened", started_at, description, data, opened_by, now)
     if alarm_id is not None:
@@ -262,8 +269,9 @@ def _journal(
     by: str,
     now: datetime,
 ) -> None:
-    conn.execute(
-        insert(fault_events).values(
+    event_id = conn.execute(
+        insert(fault_events)
+        .values(
             fault_id=fault_id,
             event=event,
             at=at,
@@ -272,7 +280,9 @@ def _journal(
             recorded_by=by,
             recorded_at=now,
         )
-    )
+        .returning(fault_events.c.id)
+    ).scalar_one()
+    submit_row(conn, fault_events, event_id, kind="fault_event", now=now)
 
 
 # ---- what happens next ----

@@ -44,6 +44,7 @@ from sqlalchemy import Connection, insert, select
 from envwatch.core.clock import CHINA_TZ, to_china
 from envwatch.core.db import exact_text
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import row_payload, row_ref, submit, submit_row
 from envwatch.operations.corrections import (
     current,
     insert_correction,
@@ -291,7 +292,10 @@ def add_manual_results(
     common = {"fault_id": fault_id, "device_id": fault["device_id"], "recorded_by": by, "recorded_at": now}
     conn.execute(insert(manual_results), [{**common, **r} for r in checked])
     added = {(r["factor"], r["sampled_at"].astimezone(UTC)) for r in checked}
-    return [r for r in manual_results_of(conn, fault_id) if (r["factor"], r["sampled_at"]) in added]
+    stored = [r for r in manual_results_of(conn, fault_id) if (r["factor"], r["sampled_at"]) in added]
+    for r in stored:  # read back in this transaction: the logged copy is the stored row
+        submit(conn, "manual_result", row_ref(manual_results, r["id"]), row_payload(manual_results, r), now)
+    return stored
 
 
 def manual_result_row(conn: Connection, result_id: int) -> dict[str, Any]:
@@ -358,7 +362,9 @@ def correct_manual_result(
         "recorded_by": by,
         "recorded_at": now,
     }
-    return manual_result_row(conn, insert_correction(conn, manual_results, values, result_id, RESULT))
+    new_id = insert_correction(conn, manual_results, values, result_id, RESULT)
+    submit_row(conn, manual_results, new_id, kind="manual_result", now=now)
+    return manual_result_row(conn, new_id)
 
 
 def _same(given: Any, stored: Any) -> bool:

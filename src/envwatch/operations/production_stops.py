@@ -46,6 +46,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.core.inputs import actor, aware
 from envwatch.core.inputs import text as text_
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
@@ -66,6 +67,11 @@ SYSTEM: Final = "system"
 # a report may be sent this long after the planned start and still count as "before" (SX-18.4) [P]
 SUBMIT_GRACE: Final = timedelta(minutes=30)
 LIST_MAX: Final = 1000
+# what a stop report is, logged as evidence when it is submitted (state, mark and decision are the
+# projection of the production_stop_events, which are logged one by one)
+STOP_IDENTITY: Final = (
+    "enterprise_id", "outlet_id", "start_at", "end_at", "reason", "submitted_by", "submitted_at"
+)  # fmt: skip
 
 
 # ---- reading ----
@@ -176,8 +182,9 @@ def _journal(
     by: str,
     now: datetime,
 ) -> None:
-    conn.execute(
-        insert(production_stop_events).values(
+    event_id = conn.execute(
+        insert(production_stop_events)
+        .values(
             stop_id=stop_id,
             event=event,
             at=at,
@@ -186,7 +193,9 @@ def _journal(
             recorded_by=by,
             recorded_at=now,
         )
-    )
+        .returning(production_stop_events.c.id)
+    ).scalar_one()
+    submit_row(conn, production_stop_events, event_id, kind="production_stop_event", now=now)
 
 
 # ---- submitting ----
@@ -259,6 +268,7 @@ def submit_stop(
             .returning(_s.id)
         ).scalar_one()
     )
+    submit_row(conn, production_stops, stop_id, kind="production_stop", now=now, columns=STOP_IDENTITY)
     data = {"start_at": start_at.isoformat(), "end_at": end_at.isoformat()}
     _journal(conn, stop_id, "submitted", now, reason, data, by, now)
     return get_stop(conn, stop_id)

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.core.geo import check_position, distance_m, on_site
 from envwatch.core.settings import Settings
 from envwatch.operations import field_kinds as kinds
@@ -235,6 +236,10 @@ def _insert(conn: Connection, row: Mapping[str, Any], material_ids: list[int]) -
         conn.execute(
             insert(field_record_materials), [{"record_id": record_id, "material_id": m} for m in material_ids]
         )
+    submit_row(conn, field_records, record_id, kind="om_record", now=row["recorded_at"])
+    links = select(field_record_materials.c.id).where(field_record_materials.c.record_id == record_id)
+    for link_id in conn.execute(links.order_by(field_record_materials.c.id)).scalars():
+        submit_row(conn, field_record_materials, link_id, kind="om_record_material", now=row["recorded_at"])
     return record_id
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from envwatch.core.clock import CHINA_TZ, to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.operations.assignment import require_assignable
 from envwatch.operations.ticket_lifecycle import (
     TICKET_EVENTS,
@@ -61,6 +62,12 @@ TEXT_MAX = 4000  # a description or a comment
 LIST_MAX = 1000  # rows one list_tickets call returns
 # a comment is required with these events: a rejection says why, a note says something
 COMMENT_REQUIRED: Final[frozenset[str]] = frozenset({"reject", "comment"})
+# what a ticket is, logged as evidence when it is requested (state, clocks, staff and score are the
+# projection of the ticket_events, which are logged one by one)
+TICKET_IDENTITY: Final = (
+    "enterprise_id", "outlet_id", "device_id", "operator_id", "zone", "channel", "subject", "description",
+    "requested_at", "requested_by",
+)  # fmt: skip
 
 
 # ---- reading ----
@@ -317,6 +324,7 @@ def request_ticket(
             .returning(_t.id)
         ).scalar_one()
     )
+    submit_row(conn, tickets, ticket_id, kind="ticket", now=now, columns=TICKET_IDENTITY)
     _journal(conn, ticket_id, "requested", requested_at, None, "requested", "", None, None, by, now)
     return get_ticket(conn, ticket_id)
 
@@ -337,12 +345,13 @@ def _journal(
     by: str,
     now: datetime,
 ) -> None:
-    conn.execute(
+    event_id = conn.execute(
         insert(ticket_events).values(
             ticket_id=ticket_id, event=event, at=at, from_state=from_state, to_state=to_state,
             comment=comment, staff_id=staff_id, score=score, recorded_by=by, recorded_at=now,
-        )
-    )  # fmt: skip
+        ).returning(ticket_events.c.id)
+    ).scalar_one()  # fmt: skip
+    submit_row(conn, ticket_events, event_id, kind="ticket_event", now=now)
 
 
 def _locked(conn: Connection, ticket_id: int) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Attachments (附件) of registry and monitoring records: filings, marks, and later O&M records.
 
 The file goes into the content-addressed :class:`~envwatch.core.blobs.BlobStore`; an ``attachments``
-row (append-only) ties it to its record by ``owner_kind`` and ``owner_id``. The blob is written before
-the row: a crash between the two leaves an unreferenced file, never a row without its file.
+row (append-only) ties it to its record by ``owner_kind`` and ``owner_id``, and a ``blob_records`` row
+(:func:`~envwatch.core.blob_records.record_blob`, same transaction) records its storing and retention. The
+blob is written before the rows: a crash between the two leaves an unreferenced file, never a row without
+its file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from envwatch.core.blob_records import record_blob
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import InvalidInput
 from envwatch.registry.schema import attachments
@@ -43,6 +46,10 @@ def add_attachment(
     if not content:
         raise InvalidInput(f"attachment {name} is empty")
     stored = blobs.put(content)
+    record_blob(
+        conn, stored, purpose="attachment", media_type=content_type, stored_by=added_by, now=now,
+        policy=blobs.retention,
+    )  # fmt: skip
     row = {
         "owner_kind": owner_kind,
         "owner_id": owner_id,

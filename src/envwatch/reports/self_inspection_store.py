@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, insert, or_, select
 
+from envwatch.core.blob_records import store_recorded
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china
 from envwatch.core.errors import InvalidInput, NotFound
@@ -105,7 +106,10 @@ def submit(
         raise InvalidInput(f"the submitter's name must be 1-{BY_MAX} characters")
     content = gather_self_inspection(conn, settings, enterprise_id, q, now, rates=rates)
     files = render_files(content)
-    pdf, xlsx = blobs.put(files.pdf), blobs.put(files.xlsx)
+    pdf = store_recorded(conn, blobs, files.pdf, purpose="report", media_type=PDF_TYPE, stored_by=by, now=now)
+    xlsx = store_recorded(
+        conn, blobs, files.xlsx, purpose="report", media_type=XLSX_TYPE, stored_by=by, now=now
+    )
     row = {
         "enterprise_id": enterprise_id,
         "year": q.year,

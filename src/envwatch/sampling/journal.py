@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from envwatch.core.errors import Conflict
+from envwatch.core.evidence import submit_row
 from envwatch.sampling.custody import Event, State, next_state
 from envwatch.sampling.schema import custody_events, samples
 
@@ -91,4 +92,5 @@ def append(
         raise Conflict(f"sample {sample['code']} changed while this was recorded: reload it and try again")
     row = event_row(sample["id"], seq, event, before, after, facts, now)
     row["id"] = conn.execute(insert(custody_events).values(row).returning(custody_events.c.id)).scalar_one()
+    submit_row(conn, custody_events, row["id"], kind="custody_event", now=now)
     return row

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert, select
 
 from envwatch.core.clock import to_china
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
+from envwatch.core.evidence import submit_row
 from envwatch.core.inputs import text
 from envwatch.registry.agencies import get_agency, get_agency_staff, trained_on
 from envwatch.registry.schema import enterprises
@@ -31,6 +32,12 @@ from envwatch.sampling.issue import issue_code
 from envwatch.sampling.journal import EventFacts, event_row
 from envwatch.sampling.plans import plan_of_item
 from envwatch.sampling.schema import custody_events, samples
+
+# What a sample code stands for (样品唯一性标识), logged as evidence when the code is issued: every column but
+# the custody projection (state, prints, needs_review, last_seq), which the logged custody events explain.
+SAMPLE_IDENTITY = tuple(
+    c.name for c in samples.columns if c.name not in ("state", "prints", "needs_review", "last_seq")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,13 @@ def _insert(
         **values,
     }
     row["id"] = conn.execute(insert(samples).values(row).returning(samples.c.id)).scalar_one()
-    conn.execute(insert(custody_events).values(event_row(row["id"], 1, event, None, state, facts, now)))
+    first = conn.execute(
+        insert(custody_events)
+        .values(event_row(row["id"], 1, event, None, state, facts, now))
+        .returning(custody_events.c.id)
+    ).scalar_one()
+    submit_row(conn, samples, row["id"], kind="sample_code", now=now, columns=SAMPLE_IDENTITY)
+    submit_row(conn, custody_events, first, kind="custody_event", now=now)
     return row
 
 

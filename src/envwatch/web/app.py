@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 import envwatch
+from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
 from envwatch.monitoring.hour_cache import HourCache
@@ -102,6 +103,9 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     # today's judged hours of the regional overview, shared by every request (monitoring.hour_cache)
     app.state.hour_cache = HourCache()
     app.state.admin_token = admin_token(settings)
+    # the blob store is opened once now, so an S3 bucket without Object Lock stops the start with its
+    # reason instead of failing the first upload (core.blob_s3)
+    BlobStore.from_settings(settings)
     # every write under /api/ that reached authentication gets an audit_log row (issue 4)
     app.add_middleware(AuditMiddleware)
 

@@ -110,6 +110,7 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
         "电子督办",
         "运维",
         "采样",
+        "存证",
         "排放口",
         "设备",
         "传输率",

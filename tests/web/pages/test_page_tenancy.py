@@ -7,7 +7,8 @@ fails :func:`test_every_page_route_is_known`, so tenancy cannot be forgotten for
 
 - GET with an object of 甲 in the path (a device, an outlet, a filing …) as each outsider: 403 or
   404, never the page;
-- GET without a path parameter as each outsider: 甲's name and MN do not appear (or the page is refused);
+- GET without a path parameter as each outsider: 甲's name and MN do not appear (or the page is refused),
+  nor 甲's sample code, video record or self-inspection draw (``a_markers``, issue 8);
 - POST to 甲's object as each outsider with a valid CSRF token: refused (403/404/413/422), never a redirect
   after a write or a 2xx;
 - every route but the public ones and the login page without a session: a redirect to the login page
@@ -60,6 +61,7 @@ from envwatch.sampling.registration import OnSiteEntry, register_on_site
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
 from tests.operations.records_world import add_staff as add_certified_staff
+from tests.web.evidence_tenancy import video_and_draw
 from tests.web.pages.conftest import MN_A, PASSWORD, World, fresh_store, populate
 from tests.web.pages.test_pages import login
 
@@ -80,7 +82,10 @@ def page_routes(app: Any) -> list[tuple[str, str]]:
         for route in routes:
             inner = getattr(route, "original_router", None)
             if inner is not None:
-                walk(inner.routes, prefix + getattr(route, "prefix", ""))
+                # an include's prefix is the including router's own prefix plus the one given to
+                # include_router (a router included in a router with a prefix: the tus routes of videos)
+                context = getattr(route, "include_context", None)
+                walk(inner.routes, prefix + (context.prefix if context else getattr(route, "prefix", "")))
                 continue
             path = prefix + getattr(route, "path", "")
             if not isinstance(route, APIRoute) or path.startswith("/api/"):
@@ -283,6 +288,8 @@ def objects(world: World) -> dict[str, str]:
             registered_on=now.date(), valid_until=None, recorded_by="admin1", now=now,
         )  # fmt: skip
         a_sample = _sample_of_a(conn, world, now)
+    # 甲's agency's video of that sample at 甲, and the agency's self-inspection draw of it (issue 8)
+    a_evidence = video_and_draw(engine, world.settings, a_sample, world.enterprise_a, now)
     return {
         "mn": MN_A,
         "outlet_id": str(outlet_id),
@@ -313,6 +320,7 @@ def objects(world: World) -> dict[str, str]:
         "code": a_sample["code"],
         "step": "dispatch",
         "sha256": "0" * 64,
+        **a_evidence,  # video_id, draw_id, item_id, and month (the draw's, not a path parameter)
     }
 
 
@@ -358,7 +366,9 @@ def outsiders_of(world: World, operator_id: int, agency_id: int) -> dict[str, di
 
 # pages that list enterprises by name and nothing of their data: an agency plans sampling at any enterprise
 # (registry master data, published anyway: /public)
-NAMES_ONLY = {"/sampling/plans/new"}
+# (the video search's and upload form's enterprise pickers: an agency films wherever it is commissioned);
+# 甲's records on those pages are caught by ``a_markers`` instead
+NAMES_ONLY = {"/sampling/plans/new", "/evidence/videos", "/evidence/videos/upload"}
 OUTSIDERS = ("ent_b_tenancy", "reg_gd_tenancy", "op_b_tenancy", "field_b_tenancy", "lab_b_tenancy")
 
 # path parameters this test knows how to fill with 甲's objects; a route with another one fails
@@ -392,8 +402,21 @@ KNOWN_PARAMS = {
     "code",
     "step",
     "sha256",
+    "video_id",
+    "draw_id",
+    "item_id",
 }
 ADMIN_PARAM = re.compile(r"^/admin/")  # admin pages: 乙 is refused before any object is looked up
+
+
+def a_markers(objects: dict[str, str]) -> list[str]:
+    """Text only a page showing 甲's evidence or sample carries: the sample's code, a row or link of 甲's
+    video record (``data-video``), the link to its agency's self-inspection draw (issue 8)."""
+    return [
+        objects["code"],
+        f'data-video="{objects["video_id"]}"',
+        f'href="/evidence/self-inspections/{objects["draw_id"]}"',
+    ]
 
 
 def _filled(path: str, objects: dict[str, str]) -> str:
@@ -428,7 +451,7 @@ def test_every_page_route_is_known(client: TestClient) -> None:
 @pytest.mark.parametrize("outsider", OUTSIDERS)
 def test_outsiders_never_read_a(client: TestClient, objects: dict[str, str], outsider: str) -> None:
     login(client, outsider)
-    leaks = []
+    leaks: list[tuple[str, int | str]] = []
     for method, path in page_routes(client.app):
         if method != "GET" or path in PUBLIC_DATA or path in ("/logout", "/lang/{locale}"):
             continue
@@ -439,6 +462,8 @@ def test_outsiders_never_read_a(client: TestClient, objects: dict[str, str], out
                 leaks.append((url, r.status_code))
         elif r.status_code == 200 and (MN_A in r.text or (A_NAME in r.text and path not in NAMES_ONLY)):
             leaks.append((url, "shows 甲"))
+        elif r.status_code == 200 and any(marker in r.text for marker in a_markers(objects)):
+            leaks.append((url, "shows 甲's evidence or sample"))
     assert not leaks, f"{outsider} reached 甲's data: {leaks}"
 
 
@@ -471,3 +496,47 @@ def test_pages_need_a_session(client: TestClient, objects: dict[str, str]) -> No
         if not ok:
             opened.append((method, url, r.status_code))
     assert not opened, f"reachable without a session: {opened}"
+
+
+# the evidence pages (issue 8) and what shows 甲's evidence there to one who may see it
+EVIDENCE_LISTS = ("/evidence/videos", "/evidence/checks", "/evidence/self-inspections")
+
+
+def test_the_markers_show_where_a_is_seen(client: TestClient, objects: dict[str, str]) -> None:
+    """The markers the outsiders are checked for do show on the evidence lists, to admin (so that check
+    can fail), and the "verify an item" box finds 甲's video."""
+    login(client, "admin1")
+    code, video, draw = a_markers(objects)
+    texts = {path: client.get(path).text for path in EVIDENCE_LISTS}
+    assert video in texts["/evidence/videos"] and code in texts["/evidence/videos"]
+    assert video in texts["/evidence/checks"]  # 甲's sampling job: a finding citing its video
+    assert draw in texts["/evidence/self-inspections"]
+    assert client.get("/evidence", params={"item": f"video:{objects['video_id']}"}).status_code == 200
+
+
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_outsiders_never_inspect_or_draw_a(
+    client: TestClient, objects: dict[str, str], outsider: str
+) -> None:
+    """The status page's "verify an item" box and the bundle download, given 甲's video or sample, answer
+    as for a missing one (a regulator of another province) or refuse (other roles); a draw for 甲's agency
+    is refused."""
+    login(client, outsider)
+    token = _csrf(client)
+    items = [
+        objects["video_id"],
+        objects["code"],
+        f"video:{objects['video_id']}",
+        f"sample:{objects['code']}",
+    ]
+    reached = []
+    for item in items:
+        for path in ("/evidence", "/evidence/bundle"):
+            r = client.get(path, params={"item": item}, follow_redirects=False)
+            if r.status_code not in (403, 404):
+                reached.append((path, item, r.status_code))
+    draw = {"csrf_token": token, "month": objects["month"], "agency_id": objects["agency_id"]}
+    r = client.post("/evidence/self-inspections", data=draw, follow_redirects=False)
+    if r.status_code not in (403, 404):
+        reached.append(("/evidence/self-inspections", "draw", r.status_code))
+    assert not reached, f"{outsider} reached 甲's evidence: {reached}"

@@ -38,7 +38,7 @@ def require_blob(settings: Settings, sha256: str | None, what: str) -> str | Non
     if sha256 is None:
         return None
     store = BlobStore.from_settings(settings)
-    if not store.path_of(sha256).is_file():  # path_of refuses a malformed digest (422)
+    if not store.exists(sha256):  # refuses a malformed digest (422)
         raise InvalidInput(
             f"{what} {sha256} names no uploaded file: upload it first (POST /api/v1/sampling/photos)"
         )

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
-from envwatch.core.blobs import BlobStore
+from envwatch.core.blob_records import record_blob
+from envwatch.core.blobs import BlobStore, StoredBlob
 from envwatch.core.clock import utcnow
 from envwatch.core.errors import Conflict, InvalidInput
 from envwatch.core.settings import Settings
@@ -185,7 +186,7 @@ def print_many(request: Request, body: BatchIn, scope: CurrentScope) -> Response
 
 
 def _reprint(
-    request: Request, scope: Scope, code: str, form: ReprintIn, video_sha256: str
+    request: Request, scope: Scope, code: str, form: ReprintIn, video: StoredBlob, video_type: str
 ) -> tuple[bytes, int]:
     settings = settings_of(request)
     with engine_of(request).connect() as conn:
@@ -200,17 +201,22 @@ def _reprint(
         )
     with engine_of(request).begin() as conn:
         staff_id = person_acting(conn, scope, form.staff_id, "the person reprinting")
+        now = utcnow()
         event = record_reprint(
             conn,
             code,
             staff_id=staff_id,
-            video_sha256=video_sha256,
+            video_sha256=video.sha256,
             reason=form.reason,
             actor=scope.principal.name,
-            now=utcnow(),
+            now=now,
         )
         if event["details"]["print"] != number:  # another reprint came between: this label's count is wrong
             raise Conflict(f"sample {code} was reprinted meanwhile: reload it and try again")
+        record_blob(
+            conn, video, purpose="reprint_video", media_type=video_type, stored_by=scope.principal.name,
+            now=now, settings=settings,
+        )  # fmt: skip
     return content, number
 
 
@@ -236,8 +242,11 @@ async def reprint(request: Request, code: str, scope: CurrentScope) -> Response:
         )
     if not upload.content_type.lower().startswith(VIDEO_TYPES_PREFIX):
         raise InvalidInput(f"the reprint's evidence must be a video (video/*), not {upload.content_type}")
-    stored = await run_in_threadpool(BlobStore.from_settings(settings).put, upload.content)
-    content, number = await run_in_threadpool(_reprint, request, scope, sample["code"], form, stored.sha256)
+    store = BlobStore.from_settings(settings)
+    stored = await run_in_threadpool(lambda: store.put(upload.content or b"", purpose="reprint_video"))
+    content, number = await run_in_threadpool(
+        _reprint, request, scope, sample["code"], form, stored, upload.content_type
+    )
     name = f"label-{sample['code']}-reprint-{reprint_of(number)}"
     response = label_response(content, form.format, name, prints=number)
     response.headers["X-Video-SHA256"] = stored.sha256

@@ -21,7 +21,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from envwatch.core.blobs import BlobStore
+from envwatch.core.blob_records import record_blob
+from envwatch.core.blobs import BlobStore, StoredBlob
 from envwatch.core.clock import utcnow
 from envwatch.core.errors import InvalidInput
 from envwatch.registry.agencies_schema import agencies, agency_staff
@@ -44,7 +45,7 @@ from envwatch.web.api.sampling_common import (
     visible_agency_ids,
     visible_enterprise_ids,
 )
-from envwatch.web.scope import CurrentScope
+from envwatch.web.scope import CurrentScope, Scope
 
 router = APIRouter(prefix="/api/v1/sampling", tags=["sampling"])
 
@@ -222,6 +223,18 @@ async def upload_photo(request: Request, scope: CurrentScope) -> dict[str, Any]:
         raise InvalidInput("send the photo in the form field 'file'")
     if upload.content_type.split(";")[0].strip().lower() not in PHOTO_TYPES:
         raise InvalidInput(f"a photo must be one of {', '.join(PHOTO_TYPES)}, not {upload.content_type}")
-    stored = await run_in_threadpool(BlobStore.from_settings(settings).put, upload.content)
+    stored = await run_in_threadpool(_store_photo, request, scope, upload.content, upload.content_type)
     request.state.audit_detail = {"photo": stored.sha256}
     return {"sha256": stored.sha256, "size": stored.size}
+
+
+def _store_photo(request: Request, scope: Scope, content: bytes, content_type: str) -> StoredBlob:
+    # The photo comes before the custody event that names it, so its storing is recorded on its own.
+    settings = settings_of(request)
+    stored = BlobStore.from_settings(settings).put(content, purpose="photo")
+    with engine_of(request).begin() as conn:
+        record_blob(
+            conn, stored, purpose="photo", media_type=content_type, stored_by=scope.principal.name,
+            now=utcnow(), settings=settings,
+        )  # fmt: skip
+    return stored

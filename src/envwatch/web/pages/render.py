@@ -70,6 +70,10 @@ NAV: tuple[NavItem, ...] = (
     # O&M (issue 6): one entry; the hub page links the sections (records, faults, tickets, staff, ledger)
     NavItem("/om", N_("O&M"), DATA_ROLES - {"auditor"}),
     NavItem("/sampling", N_("Sampling"), frozenset({"admin", "regulator", "enterprise", "agency"})),
+    # evidence (issue 8): the video archive is the entry; its pages link the log status, checks, self-inspection
+    NavItem(
+        "/evidence/videos", N_("Evidence archive"), frozenset({"admin", "regulator", "enterprise", "agency"})
+    ),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
+from envwatch.core.blob_records import media_type_of_name, store_recorded
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
@@ -114,7 +115,10 @@ def reprint(
         now=now,
     )
     assert video is not None  # record_reprint refuses a reprint without its video
-    blobs.put(video.content)  # only now: a refused reprint keeps no video
+    store_recorded(  # only now: a refused reprint keeps no video
+        conn, blobs, video.content, purpose="reprint_video", media_type=media_type_of_name(video.filename),
+        stored_by=actor, now=now,
+    )  # fmt: skip
     row = sample_row(conn, code)
     return render_labels(
         conn, settings, [row], size, fmt, row["code"], {row["code"]: reprint_of(row["prints"])}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from envwatch.core.blob_records import media_type_of_name, store_recorded
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
 from envwatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -126,15 +127,19 @@ def _register(
     settings = settings_of(request)
     try:
         with engine_of(request).begin() as conn:
+            now = utcnow()
             row = register_self_delivered(
                 conn,
                 delivery(conn, scope, values, photo),
                 actor=viewer.principal.name,
-                now=utcnow(),
+                now=now,
                 random_chars=settings.sampling_code_random_chars,
             )
             if photo is not None:  # kept only once the sample was accepted
-                BlobStore.from_settings(settings).put(photo.content)
+                store_recorded(
+                    conn, BlobStore.from_settings(settings), photo.content, purpose="photo",
+                    media_type=media_type_of_name(photo.filename), stored_by=viewer.principal.name, now=now,
+                )  # fmt: skip
     except (InvalidInput, Conflict, NotFound, Forbidden) as exc:
         problem = FormProblem("self", N_("The sample was not registered:"), exc.message, values)
         return _form_page(request, viewer, problem, view.status_of(exc), values)

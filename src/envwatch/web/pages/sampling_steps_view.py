@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from envwatch.core.blob_records import media_type_of_name, store_recorded
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import utcnow
 from envwatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -108,7 +109,10 @@ def _record(
             else:
                 record_step(conn, code, step, given, actor=actor, now=now)
             if photo is not None:  # kept only now: a refused step stores no photo
-                BlobStore.from_settings(settings).put(photo.content)
+                store_recorded(
+                    conn, BlobStore.from_settings(settings), photo.content, purpose="photo",
+                    media_type=media_type_of_name(photo.filename), stored_by=actor, now=now,
+                )  # fmt: skip
     except _Refusal as exc:
         problem = FormProblem(
             step, N_("Not recorded:"), exc.message, values | {f"keep_{k}": "1" for k in kept}

@@ -331,7 +331,7 @@ def test_evidence_downloads_follow_the_order(client: TestClient, order_world: Or
     client.post(
         f"/orders/{order_id}/respond",
         data={"csrf_token": token, "text": "附证据"},
-        files=[("files", ("e.txt", b"evidence", "text/plain"))],
+        files=[("files", ("e.txt", b"respondent-only content", "text/plain"))],
     )
     with order_world.engine.connect() as conn:
         aid = conn.execute(
@@ -343,7 +343,7 @@ def test_evidence_downloads_follow_the_order(client: TestClient, order_world: Or
     assert client.get(f"/orders/{order_world.orders['order_a']}/attachments/{aid}").status_code == 404
     as_user(client, "ent_b")
     r = client.get(f"/orders/{order_id}/attachments/{aid}")
-    assert r.status_code == 404 and "evidence" not in r.text
+    assert r.status_code == 404 and "respondent-only content" not in r.text
 
 
 def test_english_and_chinese_render(client: TestClient, order_world: OrderWorld) -> None:
