@@ -4,12 +4,14 @@ tree grew; the coroutines keep going after a failed round."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
 
 from envwatch.core.evidence import submit
+from envwatch.core.loops import every
 from envwatch.core.settings import Settings
 from envwatch.evidence import log, loops
 
@@ -58,13 +60,13 @@ def test_the_loops_survive_a_failing_round(sqlite_engine: Engine, settings: Sett
         raise RuntimeError("database went away")
 
     async def run() -> None:
-        task = asyncio.create_task(loops._every(0.01, "test round", failing))
+        task = asyncio.create_task(every(0.01, "test round", failing, logging.getLogger("test")))
         await asyncio.sleep(0.1)
         task.cancel()
 
     asyncio.run(run())
     assert len(calls) >= 2
     coroutines = loops.evidence_loops(sqlite_engine, settings)
-    assert len(coroutines) == 2
+    assert len(coroutines) == 4  # storage check, expired uploads, integrate, checkpoint
     for coroutine in coroutines:
         coroutine.close()  # not started: closing avoids the "never awaited" warning

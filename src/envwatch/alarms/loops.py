@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from envwatch.alarms.dispatch import NotifyConfig, build_channels, run_dispatche
 from envwatch.alarms.offline import run_round
 from envwatch.alarms.store import escalate_overdue
 from envwatch.core.clock import to_china, utcnow
+from envwatch.core.loops import every
 from envwatch.core.settings import Settings
 
 log = logging.getLogger("envwatch.alarms")
@@ -37,17 +37,6 @@ def escalate_round(engine: Engine) -> dict[str, int] | None:
             "orders": len(orders.escalate_overdue(conn, now)),
         }
     return found if any(found.values()) else None
-
-
-async def _every(seconds: float, what: str, round_: Callable[[], Any]) -> None:
-    while True:
-        try:
-            result = await asyncio.to_thread(round_)
-            if result:
-                log.info("%s: %s", what, result)
-        except Exception:  # the next round tries again; the state is in the database
-            log.exception("%s failed", what)
-        await asyncio.sleep(seconds)
 
 
 def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
@@ -81,10 +70,10 @@ def alarm_loops(engine: Engine, settings: Settings) -> list[Any]:
         return found or None
 
     return [
-        _every(settings.offline_check_every_s, "offline watcher", offline),
-        _every(settings.detect_every_s, "detectors", detect),
-        _every(settings.offline_check_every_s, "missing hours", missing),
-        _every(settings.alarm_escalate_every_s, "escalation", lambda: escalate_round(engine)),
+        every(settings.offline_check_every_s, "offline watcher", offline, log),
+        every(settings.detect_every_s, "detectors", detect, log),
+        every(settings.offline_check_every_s, "missing hours", missing, log),
+        every(settings.alarm_escalate_every_s, "escalation", lambda: escalate_round(engine), log),
         _dispatch(engine, settings),
     ]
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Coroutine
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +17,24 @@ import typer
 from envwatch.core.settings import Settings
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="embedded store directory (default ./var)")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+
+
+def json_default(value: Any) -> Any:
+    """What ``--json`` prints for values JSON has no type for: times in China time, decimals exact."""
+    if isinstance(value, datetime):
+        from envwatch.core.clock import to_china
+
+        return to_china(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=json_default))
 
 
 def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:

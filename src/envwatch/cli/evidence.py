@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from envwatch.cli.common import DataDir, _fail, _prepare, _settings
+from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings
 from envwatch.cli.evidence_checks import checks_app
 from envwatch.cli.evidence_videos import videos_app
 
@@ -29,8 +29,6 @@ evidence_app = typer.Typer(
 )
 evidence_app.add_typer(videos_app, name="videos")
 evidence_app.add_typer(checks_app, name="checks")
-
-Json = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 
 def _print_json(data: Any) -> None:

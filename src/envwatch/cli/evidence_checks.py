@@ -13,13 +13,12 @@ The command line reads as the machine's administrator (no scope).
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from envwatch.cli.common import DataDir, _fail, _prepare, _settings
+from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings, print_json
 
 checks_app = typer.Typer(
     help="checks of the video archive (WZ-A1): deadlines, coverage, storage, self-inspection",
@@ -29,22 +28,6 @@ self_inspection_app = typer.Typer(
     help="monthly self-inspection of video records (自查, WZ-A1-14)", no_args_is_help=True
 )
 checks_app.add_typer(self_inspection_app, name="self-inspection")
-
-Json = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
-
-
-def _default(value: Any) -> Any:
-    from envwatch.core.clock import to_china
-
-    if isinstance(value, datetime):
-        return to_china(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
 
 
 def _china(moment: datetime) -> str:
@@ -89,7 +72,7 @@ def run(
         groups = grouped_out(run_checks(conn, settings, utcnow(), agency_id=agency, period=p))
     violations = sum(g["count"] for g in groups)
     if as_json:
-        _print_json({"from": p.first.isoformat(), "to": p.end.isoformat(), "rules": groups})
+        print_json({"from": p.first.isoformat(), "to": p.end.isoformat(), "rules": groups})
     else:
         typer.echo(
             f"archive checks {p.first}..{p.last} (China days)" + (f", agency {agency}" if agency else "")
@@ -118,7 +101,7 @@ def storage(as_json: Json = False, data_dir: DataDir = None) -> None:
     with engine.connect() as conn:
         recent = latest_checks(conn, 10)
     if as_json:
-        _print_json({"latest": recent[0], "checks": recent})
+        print_json({"latest": recent[0], "checks": recent})
     else:
         for r in recent:
             percent = "?" if r["percent"] is None else f"{r['percent']:.1f} %"
@@ -162,7 +145,7 @@ def draw(
         _fail(exc.message)
         return
     if as_json:
-        _print_json(made)
+        print_json(made)
         return
     state = "drawn before" if made["already"] else "drawn now"
     typer.echo(
@@ -189,7 +172,7 @@ def list_(
     with engine.connect() as conn:
         rows = list_draws(conn, None if agency is None else [agency], month=chosen)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         typer.echo("no self-inspection draws")

@@ -24,8 +24,8 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from envwatch.cli.common import DataDir, _fail
-from envwatch.cli.sampling import Json, _china, _print_json, _read
+from envwatch.cli.common import DataDir, Json, _fail, print_json
+from envwatch.cli.sampling import _china, _read
 
 videos_app = typer.Typer(help="video records (视频记录, WZ-A1): upload, search, show", no_args_is_help=True)
 
@@ -286,7 +286,7 @@ def search_cmd(
 
     total, rows = _read(data_dir, reader)
     if as_json:
-        _print_json({"total": total, "rows": rows})
+        print_json({"total": total, "rows": rows})
         return
     table = Table(title=f"video records 视频记录 ({len(rows)} of {total})")
     for column in ("id", "stage", "agency", "enterprise", "recorded (China)", "bytes", "SHA-256"):
@@ -327,7 +327,7 @@ def show(
 
     record = _read(data_dir, lambda conn: detail(conn, video_id))
     if as_json:
-        _print_json(record)
+        print_json(record)
         return
     blob = record["blob"] or {}
     place = record["landmark"] or (

@@ -14,7 +14,6 @@ Each takes ``--json`` for scripts. The command line reads as the machine's admin
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,29 +22,11 @@ from typing import Annotated, Any
 
 import typer
 
-from envwatch.cli.common import DataDir, _fail, _prepare, _settings
+from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings, print_json
 
 sampling_app = typer.Typer(
     help="sampling (识别标识系统): agencies, plans, samples, custody, statistics", no_args_is_help=True
 )
-
-Json = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        from envwatch.core.clock import to_china
-
-        return to_china(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
 
 
 def _china(moment: datetime | None) -> str:
@@ -88,7 +69,7 @@ def show(
 
     sample = _read(data_dir, lambda conn: sample_detail(conn, code))
     if as_json:
-        _print_json(sample)
+        print_json(sample)
         return
     where = sample["enterprise_name"] or sample["client_name"] or "—"
     lines = [
@@ -132,7 +113,7 @@ def verify(
 
     answer = _read(data_dir, lambda conn: verification(conn, code))
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     elif not answer["authentic"]:
         typer.echo(f"{answer['code']}: NOT AUTHENTIC — {answer['reason']}")
     else:
@@ -188,7 +169,7 @@ def stats(
     if xlsx is not None:
         xlsx.write_bytes(stats_workbook(result))
     if as_json:
-        _print_json(statistics_out(result))
+        print_json(statistics_out(result))
         return
     table = Table(title=f"sampling statistics 识别标识系统使用情况 {p.first}..{p.last} (registered samples)")
     headers = (
@@ -236,7 +217,7 @@ def agencies(as_json: Json = False, data_dir: DataDir = None) -> None:
         row["samplers"] = found.samplers if found else 0
         row["samplers_trained"] = found.samplers_trained if found else 0
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title="testing agencies 检测机构")
     for column in ("id", "code", "name", "region", "credit code", "active", "trained samplers", "contact"):

@@ -16,14 +16,13 @@ it is logged and the next round tries again; the state is in the database.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
 
 from envwatch.core.clock import utcnow
+from envwatch.core.loops import every
 from envwatch.core.settings import Settings
 from envwatch.evidence import log as evidence_log
 
@@ -77,17 +76,6 @@ def checkpoint_round(engine: Engine, settings: Settings) -> dict[str, Any] | Non
     return found or None
 
 
-async def _every(seconds: float, what: str, round_: Callable[[], Any]) -> None:
-    while True:
-        try:
-            result = await asyncio.to_thread(round_)
-            if result:
-                log.info("%s: %s", what, result)
-        except Exception:  # the next round tries again; the state is in the database
-            log.exception("%s failed", what)
-        await asyncio.sleep(seconds)
-
-
 def expired_uploads_round(engine: Engine, settings: Settings) -> dict[str, int] | None:
     """The part files of unfinished uploads past ``video_upload_expiry_h`` (never evidence; see
     ``evidence.uploads.remove_expired``)."""
@@ -105,11 +93,14 @@ def evidence_loops(engine: Engine, settings: Settings) -> list[Any]:
 
     return [
         storage_loop(engine, settings),
-        _every(3600.0, "expired uploads", lambda: expired_uploads_round(engine, settings)),
-        _every(settings.evidence_integrate_every_s, "evidence integrate", lambda: integrate_round(engine)),
-        _every(
+        every(3600.0, "expired uploads", lambda: expired_uploads_round(engine, settings), log),
+        every(
+            settings.evidence_integrate_every_s, "evidence integrate", lambda: integrate_round(engine), log
+        ),
+        every(
             settings.evidence_checkpoint_every_s,
             "evidence checkpoint",
             lambda: checkpoint_round(engine, settings),
+            log,
         ),
     ]

@@ -22,7 +22,6 @@ does not pretend to be a device alarm.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from envwatch.core.blobs import BlobStore
 from envwatch.core.clock import to_china, utcnow
+from envwatch.core.loops import every
 from envwatch.core.settings import Settings
 from envwatch.evidence.schema import storage_checks
 
@@ -142,11 +142,5 @@ def storage_round(engine: Engine, settings: Settings) -> dict[str, Any]:
 
 async def storage_loop(engine: Engine, settings: Settings) -> None:
     """Check every ``storage_check_every_s`` until cancelled; an error is logged and the next round tries
-    again (like ``alarms.loops``)."""
-    while True:
-        try:
-            row = await asyncio.to_thread(storage_round, engine, settings)
-            log.info("storage check: %s %s", row["level"], row["target"])
-        except Exception:
-            log.exception("storage check failed")
-        await asyncio.sleep(settings.storage_check_every_s)
+    again (``core.loops.every``)."""
+    await every(settings.storage_check_every_s, "storage check", lambda: storage_round(engine, settings), log)
