@@ -13,13 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 
-async def every(seconds: float, what: str, round_: Callable[[], Any], log: logging.Logger) -> None:
-    """Run ``round_`` now and then every ``seconds`` until cancelled; ``what`` names it in the log."""
+async def every(
+    seconds: float, what: str, round_: Callable[[], Any], log: logging.Logger, level: int = logging.INFO
+) -> None:
+    """Run ``round_`` now and then every ``seconds`` until cancelled; ``what`` names it in the log, where a
+    round's result goes at ``level`` (DEBUG for rounds that find something nearly every time)."""
     while True:
         try:
             result = await asyncio.to_thread(round_)
             if result:
-                log.info("%s: %s", what, result)
+                log.log(level, "%s: %s", what, result)
         except Exception:  # the next round tries again; the state is in the database
             log.exception("%s failed", what)
         await asyncio.sleep(seconds)

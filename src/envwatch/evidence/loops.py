@@ -94,8 +94,13 @@ def evidence_loops(engine: Engine, settings: Settings) -> list[Any]:
     return [
         storage_loop(engine, settings),
         every(3600.0, "expired uploads", lambda: expired_uploads_round(engine, settings), log),
+        # the raw-packet log adds entries every few seconds: these rounds log at DEBUG, checkpoints at INFO
         every(
-            settings.evidence_integrate_every_s, "evidence integrate", lambda: integrate_round(engine), log
+            settings.evidence_integrate_every_s,
+            "evidence integrate",
+            lambda: integrate_round(engine),
+            log,
+            logging.DEBUG,
         ),
         every(
             settings.evidence_checkpoint_every_s,

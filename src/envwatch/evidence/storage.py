@@ -143,4 +143,9 @@ def storage_round(engine: Engine, settings: Settings) -> dict[str, Any]:
 async def storage_loop(engine: Engine, settings: Settings) -> None:
     """Check every ``storage_check_every_s`` until cancelled; an error is logged and the next round tries
     again (``core.loops.every``)."""
-    await every(settings.storage_check_every_s, "storage check", lambda: storage_round(engine, settings), log)
+
+    def round_() -> str:
+        row = storage_round(engine, settings)
+        return f"{row['level']}, {row['used_bytes']} bytes used at {row['target']}"
+
+    await every(settings.storage_check_every_s, "storage check", round_, log)
