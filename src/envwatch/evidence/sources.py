@@ -65,6 +65,7 @@ KINDS: Final[dict[str, str]] = {
     "blob": "存储文件",
     "self_inspection_outcome": "自查结果",
     "verify_run": "校验记录",
+    "checkpoint_timestamp": "检查点可信时间戳",
 }
 KINDS_EN: Final[dict[str, str]] = {
     "sample_code": "Sample code",
@@ -90,6 +91,7 @@ KINDS_EN: Final[dict[str, str]] = {
     "blob": "Stored file",
     "self_inspection_outcome": "Self-inspection outcome",
     "verify_run": "Verification run",
+    "checkpoint_timestamp": "Checkpoint time-stamp",
 }
 # The table each row kind copies (``submit_row``); raw_batch reads raw_packets.
 SOURCE_TABLES: Final[dict[str, str]] = {
