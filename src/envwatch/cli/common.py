@@ -33,6 +33,27 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+def china_time(moment: datetime | None) -> str:
+    """A stored (UTC) time as China wall-clock minutes for a table cell; "—" when there is none."""
+    from envwatch.core.clock import to_china
+
+    return "—" if moment is None else f"{to_china(moment):%Y-%m-%d %H:%M}"
+
+
+def read_store(data_dir: Path | None, reader: Any) -> Any:
+    """``reader(conn)`` on the store; its EnvwatchError as a clean failure."""
+    from envwatch.core.errors import EnvwatchError
+
+    engine = _prepare(_settings(data_dir))
+    try:
+        with engine.connect() as conn:
+            return reader(conn)
+    except EnvwatchError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=json_default))
 

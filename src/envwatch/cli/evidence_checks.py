@@ -13,12 +13,12 @@ The command line reads as the machine's administrator (no scope).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 import typer
 
-from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings, print_json
+from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings, china_time, print_json
 
 checks_app = typer.Typer(
     help="checks of the video archive (WZ-A1): deadlines, coverage, storage, self-inspection",
@@ -28,12 +28,6 @@ self_inspection_app = typer.Typer(
     help="monthly self-inspection of video records (自查, WZ-A1-14)", no_args_is_help=True
 )
 checks_app.add_typer(self_inspection_app, name="self-inspection")
-
-
-def _china(moment: datetime) -> str:
-    from envwatch.core.clock import to_china
-
-    return f"{to_china(moment):%Y-%m-%d %H:%M}"
 
 
 def _day(option: str, text: str | None) -> str | None:
@@ -106,7 +100,7 @@ def storage(as_json: Json = False, data_dir: DataDir = None) -> None:
         for r in recent:
             percent = "?" if r["percent"] is None else f"{r['percent']:.1f} %"
             free = "?" if r["free_bytes"] is None else f"{r['free_bytes'] / 1024**3:.1f} GiB free"
-            typer.echo(f"{_china(r['checked_at'])}  {r['level']:<8} {percent:>8}  {free}  {r['target']}")
+            typer.echo(f"{china_time(r['checked_at'])}  {r['level']:<8} {percent:>8}  {free}  {r['target']}")
     if row["level"] != "ok":
         raise typer.Exit(1)
 
@@ -150,7 +144,7 @@ def draw(
     state = "drawn before" if made["already"] else "drawn now"
     typer.echo(
         f"draw {made['id']} of agency {agency} for {made['month']:%Y-%m} ({state} by {made['drawn_by']} at "
-        f"{_china(made['drawn_at'])}): {len(made['item_ids'])} of {made['population']} video records"
+        f"{china_time(made['drawn_at'])}): {len(made['item_ids'])} of {made['population']} video records"
     )
     typer.echo(f"seed {made['seed']}")
     typer.echo("videos " + ", ".join(str(i) for i in made["item_ids"]))

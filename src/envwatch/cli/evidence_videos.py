@@ -24,8 +24,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from envwatch.cli.common import DataDir, Json, _fail, print_json
-from envwatch.cli.sampling import _china, _read
+from envwatch.cli.common import DataDir, Json, _fail, china_time, print_json, read_store
 
 videos_app = typer.Typer(help="video records (视频记录, WZ-A1): upload, search, show", no_args_is_help=True)
 
@@ -284,7 +283,7 @@ def search_cmd(
             agency_id=agency, staff_id=staff, stage=stage, since=since, until=until, limit=limit,
         )  # fmt: skip
 
-    total, rows = _read(data_dir, reader)
+    total, rows = read_store(data_dir, reader)
     if as_json:
         print_json({"total": total, "rows": rows})
         return
@@ -297,7 +296,7 @@ def search_cmd(
             f"{r['stage']} {r['stage_name']}",
             r["agency_name"],
             r["enterprise_name"] or "—",
-            f"{_china(r['recorded_start'])} – {_china(r['recorded_end'])}",
+            f"{china_time(r['recorded_start'])} – {china_time(r['recorded_end'])}",
             str(r["size"]),
             r["blob_sha256"][:16] + "…",
         )
@@ -325,7 +324,7 @@ def show(
     """One video record: metadata, sample codes, staff, annotations, digests, evidence entry."""
     from envwatch.evidence.video_search import detail
 
-    record = _read(data_dir, lambda conn: detail(conn, video_id))
+    record = read_store(data_dir, lambda conn: detail(conn, video_id))
     if as_json:
         print_json(record)
         return
@@ -337,8 +336,8 @@ def show(
     lines = [
         f"video record {record['id']}  {record['stage']} {record['stage_name']}  {record['file_name']}",
         f"agency      {record['agency_name']}   enterprise {record['enterprise_name'] or '—'}",
-        f"recorded    {_china(record['recorded_start'])} – {_china(record['recorded_end'])}  at {place}",
-        f"archived    {_china(record['archived_at'])} by {record['uploaded_by']}",
+        f"recorded    {china_time(record['recorded_start'])} – {china_time(record['recorded_end'])}  at {place}",
+        f"archived    {china_time(record['archived_at'])} by {record['uploaded_by']}",
         f"samples     {', '.join(record['sample_codes']) or '—'}",
         f"staff       {', '.join(staff) or '—'}",
         f"devices     {', '.join(record['device_numbers']) or '—'}",
@@ -351,5 +350,5 @@ def show(
         lines.append(f"note        {record['annotation']}")
     for a in record["annotations"]:
         at = f" @{a['at_second']}s" if a["at_second"] is not None else ""
-        lines.append(f"annotation  {_china(a['created_at'])} {a['created_by']}{at}: {a['text']}")
+        lines.append(f"annotation  {china_time(a['created_at'])} {a['created_by']}{at}: {a['text']}")
     typer.echo("\n".join(lines))

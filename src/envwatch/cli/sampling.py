@@ -15,24 +15,18 @@ Each takes ``--json`` for scripts. The command line reads as the machine's admin
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from envwatch.cli.common import DataDir, Json, _fail, _prepare, _settings, print_json
+from envwatch.cli.common import DataDir, Json, _fail, china_time, print_json, read_store
 
 sampling_app = typer.Typer(
     help="sampling (识别标识系统): agencies, plans, samples, custody, statistics", no_args_is_help=True
 )
-
-
-def _china(moment: datetime | None) -> str:
-    from envwatch.core.clock import to_china
-
-    return "—" if moment is None else f"{to_china(moment):%Y-%m-%d %H:%M}"
 
 
 def _console() -> Any:
@@ -40,20 +34,6 @@ def _console() -> Any:
 
     # wide enough for the statistics' 13 columns without wrapping (a narrow terminal scrolls)
     return Console(width=max(shutil.get_terminal_size().columns, 200))
-
-
-def _read(data_dir: Path | None, reader: Any) -> Any:
-    """``reader(conn)`` on the store; its EnvwatchError as a clean failure."""
-    from envwatch.core.errors import EnvwatchError
-
-    engine = _prepare(_settings(data_dir))
-    try:
-        with engine.connect() as conn:
-            return reader(conn)
-    except EnvwatchError as exc:
-        _fail(exc.message)
-    finally:
-        engine.dispose()
 
 
 @sampling_app.command("show")
@@ -67,7 +47,7 @@ def show(
 
     from envwatch.sampling.reads import sample_detail
 
-    sample = _read(data_dir, lambda conn: sample_detail(conn, code))
+    sample = read_store(data_dir, lambda conn: sample_detail(conn, code))
     if as_json:
         print_json(sample)
         return
@@ -78,7 +58,7 @@ def show(
         f"enterprise  {where}{'  [self-delivered 自送]' if sample['self_delivered'] else ''}",
         f"point       {sample['point_name']}",
         f"item        {sample['item']}  {sample['container']}",
-        f"sampled at  {_china(sample['sampled_at'])}  by {sample['sampler_name'] or '—'}",
+        f"sampled at  {china_time(sample['sampled_at'])}  by {sample['sampler_name'] or '—'}",
         f"appearance  {sample['appearance'] or '—'}   preservative {sample['preservative'] or '—'}",
     ]
     if sample["needs_review"]:
@@ -93,7 +73,7 @@ def show(
             str(e["seq"]),
             e["event"],
             e["to_state"],
-            _china(e["at"]),
+            china_time(e["at"]),
             e["staff_name"] or e["actor"],
             e["check_result"] or "",
             ", ".join(e["flags"] or []) + (" offline" if e["offline"] and not e["flags"] else ""),
@@ -111,7 +91,7 @@ def verify(
     """What anyone scanning the label learns (防伪查验): authentic or not, state, custody times."""
     from envwatch.sampling.reads import verification
 
-    answer = _read(data_dir, lambda conn: verification(conn, code))
+    answer = read_store(data_dir, lambda conn: verification(conn, code))
     if as_json:
         print_json(answer)
     elif not answer["authentic"]:
@@ -122,7 +102,7 @@ def verify(
             f"state {answer['state']}, labels printed {answer['prints']}"
         )
         for step in answer["custody"]:
-            typer.echo(f"  {_china(step['at'])}  {step['event']} → {step['state']}")
+            typer.echo(f"  {china_time(step['at'])}  {step['event']} → {step['state']}")
     if not answer["authentic"]:
         raise typer.Exit(1)
 
@@ -165,7 +145,7 @@ def stats(
     except InvalidInput as exc:
         _fail(exc.message)
         return
-    result = _read(data_dir, lambda conn: agency_statistics(conn, p, today, agency_ids=None))
+    result = read_store(data_dir, lambda conn: agency_statistics(conn, p, today, agency_ids=None))
     if xlsx is not None:
         xlsx.write_bytes(stats_workbook(result))
     if as_json:
@@ -209,7 +189,7 @@ def agencies(as_json: Json = False, data_dir: DataDir = None) -> None:
     from envwatch.web.api.sampling_stats import china_today
 
     today = china_today()
-    rows, coverage = _read(
+    rows, coverage = read_store(
         data_dir, lambda conn: (list_agencies(conn), sampler_coverage(conn, today, agency_ids=None))
     )
     for row in rows:
