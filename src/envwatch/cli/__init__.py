@@ -17,9 +17,11 @@ from typing import Annotated, Any
 import typer
 
 from envwatch.cli.common import DataDir, _fail, _logging, _prepare, _run, _settings
+from envwatch.cli.compliance import compliance_app
 from envwatch.cli.evidence import evidence_app
 from envwatch.cli.labels import labels_app
 from envwatch.cli.om import om_app
+from envwatch.cli.reports import reports_app
 from envwatch.cli.sampling import sampling_app
 from envwatch.core.settings import Settings
 
@@ -43,6 +45,8 @@ app.add_typer(om_app, name="om")
 app.add_typer(sampling_app, name="sampling")
 app.add_typer(labels_app, name="labels")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(compliance_app, name="compliance")
+app.add_typer(reports_app, name="reports")
 
 
 @app.command()

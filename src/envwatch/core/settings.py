@@ -560,6 +560,73 @@ class Settings(BaseSettings):
         "outlets; unset = none",
     )
 
+    # --- compliance engine (合规判定, issue 9, compliance.*, docs/compliance.md) ---------------------------
+    compliance_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="JSON overriding rule parameters, by rule ID then parameter name, e.g. "
+        '{"SX-20.3-7D": {"days": 10}}; `envwatch compliance rules` lists every rule and parameter',
+    )
+    compliance_rules_off: list[str] = Field(
+        default_factory=list,
+        description='JSON list of rule IDs switched off, e.g. ["SX-29-SIM"]; their open findings stay as they are',
+    )
+    compliance_daily_at_hour: int = Field(
+        default=2,
+        ge=0,
+        le=23,
+        description="`serve` runs every rule once a day, at the first loop round after this hour (China time)",
+    )
+    compliance_loop_every_s: float = Field(
+        default=600.0, gt=0, description="how often `serve` looks whether the daily compliance run is due"
+    )
+    # operator assessment (季度考核, SX-26/27, SX-32; compliance.assessment)
+    assessment_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "effective_rate": 40.0,
+            "response": 20.0,
+            "inspection": 15.0,
+            "findings": 15.0,
+            "satisfaction": 10.0,
+        },
+        description="JSON: weight of each component of the quarterly operator score (they need not sum to "
+        "100; the score is the weighted mean of the component sub-scores, 0–100) [P]",
+    )
+    assessment_findings_per_point: float = Field(
+        default=2.0,
+        gt=0,
+        description="the findings sub-score loses this many points per violation found in the quarter, per "
+        "device run [P]",
+    )
+    assessment_pass_score: Decimal = Field(
+        default=Decimal(60),
+        ge=0,
+        le=100,
+        description="SX-32: a quarterly score below this fails the assessment and records a warning [P]",
+    )
+    assessment_blacklist_after_last: int = Field(
+        default=2,
+        ge=1,
+        description="SX-26/27: last place this many quarters in a row blacklists the operator [P]",
+    )
+    # supervision (监督, SX-22.3 / SX-23; compliance.supervision)
+    spot_test_share_percent: Decimal = Field(
+        default=Decimal(10),
+        gt=0,
+        le=100,
+        description="SX-23: the yearly manual spot test covers at least this share of monitoring points",
+    )
+    # periodic reports (定期报告; reports.periodic)
+    report_schedule: list[str] = Field(
+        default_factory=lambda: ["day", "month", "quarter", "year"],
+        description="JSON list of the periodic reports `serve` makes for the whole platform once their "
+        "period is over (day, month, quarter, year); [] = on demand only",
+    )
+    report_schedule_regions: int = Field(
+        default=4,
+        description="the scheduled reports are also made per region at this code length (2 province, 4 city, "
+        "6 county; 0 = only the platform-wide one)",
+    )
+
     # --- working-day calendar (工作日, core.workdays) ------------------------------------------------
     extra_holidays: list[date] = Field(
         default_factory=list,

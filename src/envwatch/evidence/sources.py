@@ -66,6 +66,18 @@ KINDS: Final[dict[str, str]] = {
     "self_inspection_outcome": "自查结果",
     "verify_run": "校验记录",
     "checkpoint_timestamp": "检查点可信时间戳",
+    # submitted by compliance and reports (issue 9)
+    "finding": "合规问题",
+    "finding_event": "合规问题处理记录",
+    "compliance_run": "合规检查记录",
+    "operator_assessment": "运维单位季度考核",
+    "credit_event": "运维单位信用记录",
+    "supervision_plan": "月度监督检查计划",
+    "supervision_result": "现场监督检查结果",
+    "spot_test_draw": "年度手工比对抽测名单",
+    "spot_test_result": "手工比对抽测结果",
+    "report_file": "定期报告",
+    "certification_pack": "认证证据包",
 }
 KINDS_EN: Final[dict[str, str]] = {
     "sample_code": "Sample code",
@@ -92,6 +104,17 @@ KINDS_EN: Final[dict[str, str]] = {
     "self_inspection_outcome": "Self-inspection outcome",
     "verify_run": "Verification run",
     "checkpoint_timestamp": "Checkpoint time-stamp",
+    "finding": "Compliance finding",
+    "finding_event": "Finding event",
+    "compliance_run": "Compliance check run",
+    "operator_assessment": "Quarterly operator assessment",
+    "credit_event": "Operator credit record",
+    "supervision_plan": "Monthly supervision plan",
+    "supervision_result": "On-site supervision result",
+    "spot_test_draw": "Yearly manual spot-test list",
+    "spot_test_result": "Manual spot-test result",
+    "report_file": "Periodic report",
+    "certification_pack": "Certification evidence pack",
 }
 # The table each row kind copies (``submit_row``); raw_batch reads raw_packets.
 SOURCE_TABLES: Final[dict[str, str]] = {

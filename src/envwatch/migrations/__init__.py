@@ -20,6 +20,7 @@ def target_metadata() -> MetaData:
     from envwatch.alarms import notify_schema as _notify  # noqa: F401
     from envwatch.alarms import orders_schema as _orders  # noqa: F401
     from envwatch.alarms import schema as _alarms  # noqa: F401
+    from envwatch.compliance import schema as _compliance  # noqa: F401
     from envwatch.core import evidence_schema as _core_evidence  # noqa: F401
     from envwatch.core.db import metadata
     from envwatch.evidence import schema as _evidence  # noqa: F401
@@ -35,6 +36,7 @@ def target_metadata() -> MetaData:
     from envwatch.registry import agencies_schema as _agencies  # noqa: F401
     from envwatch.registry import disclosure_schema as _disclosure  # noqa: F401
     from envwatch.registry import schema as _registry  # noqa: F401
+    from envwatch.reports import periodic_schema as _periodic  # noqa: F401
     from envwatch.sampling import schema as _sampling  # noqa: F401
     from envwatch.web.accounts import schema as _accounts  # noqa: F401
 

@@ -21,7 +21,11 @@ from envwatch.web.api import (
     agencies,
     alarms,
     audit,
+    certification_pack,
     commands,
+    compliance_assessment,
+    compliance_findings,
+    compliance_supervision,
     devices,
     evidence_checks,
     evidence_log,
@@ -40,6 +44,7 @@ from envwatch.web.api import (
     rates,
     registry,
     registry_devices,
+    reports_periodic,
     sampling_entries,
     sampling_labels,
     sampling_plans,
@@ -54,9 +59,11 @@ from envwatch.web.pages import (
     agencies_page,
     alarms_page,
     audit_page,
+    certification_pack_page,
     evidence_checks_page,
     evidence_page,
     filings_page,
+    findings_page,
     inbox_page,
     om_faults_page,
     om_ledger_page,
@@ -67,7 +74,9 @@ from envwatch.web.pages import (
     om_tickets_page,
     orders_page,
     outlets,
+    periodic_reports_page,
     public,
+    ranking_page,
     region,
     reports_page,
     sampling_field_page,
@@ -78,6 +87,7 @@ from envwatch.web.pages import (
     sampling_self_view,
     sampling_stats_page,
     sampling_steps_view,
+    supervision_page,
     verify_page,
     videos_page,
     workbench,
@@ -152,6 +162,11 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         evidence_log.router,
         videos.router,
         evidence_checks.router,
+        compliance_findings.router,
+        compliance_assessment.router,
+        compliance_supervision.router,
+        reports_periodic.router,
+        certification_pack.router,
         auth_router,
         users_router,
     ):
@@ -193,5 +208,10 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(evidence_page.router)
     app.include_router(videos_page.router)
     app.include_router(evidence_checks_page.router)
+    app.include_router(findings_page.router)
+    app.include_router(ranking_page.router)
+    app.include_router(supervision_page.router)
+    app.include_router(periodic_reports_page.router)
+    app.include_router(certification_pack_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -99,6 +99,12 @@ WriteKind = Literal[
     "video",
     "video_self_inspection",
     "evidence_admin",
+    "compliance_run",
+    "finding_waive",
+    "assessment",
+    "credit",
+    "supervision",
+    "report",
 ]
 
 WRITERS: dict[str, frozenset[str]] = {
@@ -131,6 +137,13 @@ WRITERS: dict[str, frozenset[str]] = {
     "video": frozenset({"admin", "agency"}),
     "video_self_inspection": frozenset({"admin", "agency"}),
     "evidence_admin": frozenset({"admin"}),
+    # compliance (issue 9)
+    "compliance_run": frozenset({"admin", "regulator"}),
+    "finding_waive": frozenset({"admin", "regulator"}),
+    "assessment": frozenset({"admin", "regulator"}),
+    "credit": frozenset({"admin", "regulator"}),
+    "supervision": frozenset({"admin", "regulator"}),
+    "report": frozenset({"admin", "regulator", "enterprise", "operator"}),
 }
 _WHAT = {
     "registry": "change registry master data (enterprises, outlets, devices, operators, contracts)",
@@ -159,6 +172,12 @@ _WHAT = {
     "video": "upload video records or annotate them",
     "video_self_inspection": "draw or review the monthly self-inspection of video records",
     "evidence_admin": "make checkpoints or run verification of the evidence log",
+    "compliance_run": "run the compliance rules",
+    "finding_waive": "waive findings or withdraw a waiver",
+    "assessment": "publish quarterly operator assessments",
+    "credit": "record operator credit events or change the blacklist",
+    "supervision": "make supervision plans or spot-test lists, or record their results",
+    "report": "generate periodic reports",
 }
 # Roles that see samples and sampling plans (sampling, WZ-A2); see sees_sample.
 SAMPLE_READERS = frozenset({"admin", "regulator", "enterprise", "agency"})
@@ -225,6 +244,29 @@ class Scope:
         """A video record (视频记录, WZ-A1): seen like a sample, by its agency and by whoever sees the
         enterprise it was filmed at (``agency_id``, ``enterprise_id``)."""
         return self.sees_sample(row)
+
+    def sees_finding(self, row: dict[str, Any]) -> bool:
+        """A compliance finding (合规问题, issue 9), by what it is about: an agency its own; an operator, its
+        staff and its auditor those naming the operator (the auditor only those touching its period); an
+        enterprise those at itself; a regulator those at an enterprise or agency of its region, and the
+        operator-wide ones of the operators working there."""
+        if self.everything and self.agency_ids is None:
+            return True
+        if self.role == "agency":
+            return row["agency_id"] is not None and self.sees_agency(row["agency_id"])
+        if self.role in ("operator", "field_staff", "auditor"):
+            if row["operator_id"] is None or row["operator_id"] != self.principal.operator_id:
+                return False
+            start = row["period_start"] or row["first_seen"]
+            end = row["period_end"] or row["last_seen"]
+            return self.overlaps_period(start, max(end, start + timedelta(seconds=1)))
+        if self.role == "enterprise":
+            return row["enterprise_id"] is not None and self.sees_enterprise(row["enterprise_id"])
+        if row["enterprise_id"] is not None:
+            return self.sees_enterprise(row["enterprise_id"])
+        if row["agency_id"] is not None:
+            return self.sees_agency(row["agency_id"])
+        return row["operator_id"] is not None and self.sees_operator(row["operator_id"])
 
     def sees_contract(self, row: dict[str, Any]) -> bool:
         """An operator (and its staff, its auditor) sees its own contracts; the others the contracts of

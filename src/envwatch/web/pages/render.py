@@ -74,6 +74,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem(
         "/evidence/videos", N_("Evidence archive"), frozenset({"admin", "regulator", "enterprise", "agency"})
     ),
+    # compliance (issue 9): findings is the entry; its tabs link assessment, supervision, reports, the pack
+    NavItem("/compliance/findings", N_("Compliance"), ALL_ROLES),
     NavItem("/outlets", N_("Outlets"), DATA_ROLES),
     NavItem("/devices", N_("Devices"), DATA_ROLES),
     NavItem("/rates", N_("Transmission rates"), DATA_ROLES),
