@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, TypedDict
 
 from sqlalchemy import Connection, or_, select
 
@@ -92,7 +93,16 @@ def operators_on(conn: Connection, day: date, devices_by_id: dict[int, DeviceInf
     return out
 
 
-def about_device(device: DeviceInfo, operator_id: int | None) -> dict[str, object]:
+class DeviceSubject(TypedDict):
+    subject_kind: Literal["device"]
+    subject_id: int
+    device_id: int
+    outlet_id: int | None
+    enterprise_id: int | None
+    operator_id: int | None
+
+
+def about_device(device: DeviceInfo, operator_id: int | None) -> DeviceSubject:
     """The subject fields of a finding about one device: ``Found(key=…, message=…, **about_device(d, op))``."""
     return {
         "subject_kind": "device",
