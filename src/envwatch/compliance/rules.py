@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
@@ -126,9 +126,12 @@ class Param:
 @dataclass(frozen=True)
 class RuleContext:
     """What a rule evaluates against: one connection (read only), the settings, the moment judged, the
-    working-day calendar and the rule's resolved parameters."""
+    working-day calendar and the rule's resolved parameters. ``engine`` is for services that take one
+    (``monitoring.rates.compute_rates`` refreshes its day counts in transactions of its own); a rule
+    never writes through it."""
 
     conn: Connection
+    engine: Engine
     settings: Settings
     at: datetime
     calendar: WorkdayCalendar

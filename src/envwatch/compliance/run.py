@@ -92,9 +92,13 @@ def run_rules(
     result = RunResult(run_id=run_id, at=moment)
     for rule in rules:
         try:
-            with engine.begin() as conn:
-                ctx = RuleContext(conn, settings, moment, calendar, rule.resolved_params(settings))
+            # judged on a connection of its own, stored in a fresh transaction: on SQLite a read
+            # transaction that later writes fails if another connection (the rates' day-count refresh)
+            # wrote in between
+            with engine.connect() as conn:
+                ctx = RuleContext(conn, engine, settings, moment, calendar, rule.resolved_params(settings))
                 items = list(rule.evaluate(ctx))
+            with engine.begin() as conn:
                 outcome: dict[str, Any] = apply_found(
                     conn, rule, items, at=moment, now=utcnow(), run_id=run_id, by=by
                 ).as_dict()
