@@ -10,7 +10,9 @@ findings in line, in the caller's transaction:
 - stored and ``resolved`` → ``reopened`` (the situation is back);
 - stored and ``waived`` → stays waived (a regulator decided); last seen still moves;
 - stored, open, *not* found this time and last seen no later than ``at`` → ``resolved`` by the run. A run
-  judging an older moment than a finding was last seen at leaves it alone: the past run cannot know.
+  judging an older moment than a finding was last seen at leaves it alone: the past run cannot know. So
+  does a run whose rule looked at a span of time (``window``: the last quarter, a lookback of N days) that
+  the finding's period lies outside: not finding it again there proves nothing.
 
 So running the same check twice changes nothing but ``last_seen``/``updated_at``; the findings table is a
 projection, the events are the history. Each finding (its identity columns) and each event is logged as
@@ -28,7 +30,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select, update
 
-from envwatch.compliance.rules import SUBJECT_KINDS, Found, Rule
+from envwatch.compliance.rules import SUBJECT_KINDS, Found, Rule, Window
 from envwatch.compliance.schema import finding_events, findings
 from envwatch.core.errors import Conflict, InvalidInput, NotFound
 from envwatch.core.evidence import json_ready, submit_row
@@ -167,6 +169,7 @@ def apply_found(
     now: datetime,
     run_id: int | None = None,
     by: str = "system",
+    window: Window | None = None,
 ) -> Applied:
     """Bring the stored findings of ``rule`` in line with ``items`` (everything it found at ``at``)."""
     found = list(items)
@@ -238,6 +241,8 @@ def apply_found(
     for key, old in stored.items():
         if key in current or old["state"] != "open" or old["last_seen"] > at:
             continue
+        if window is not None and not _in_view(old, window):
+            continue
         reason = f"no longer found when judged at {at.isoformat()}"
         conn.execute(
             update(findings)
@@ -258,6 +263,16 @@ def apply_found(
         )
         result.resolved += 1
     return result
+
+
+def _in_view(row: dict[str, Any] | Any, window: Window) -> bool:
+    """Whether a stored finding's period [start, end) (else its moment, else when it was last seen) overlaps
+    the span [start, end) a rule judged."""
+    if row["period_end"] is not None:
+        start = row["period_start"] or row["period_end"]
+        return bool(row["period_end"] > window[0] and start < window[1])
+    moment = row["period_start"] or row["last_seen"]
+    return bool(window[0] <= moment < window[1])
 
 
 def _reason(reason: str) -> str:

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, Engine
 
+from envwatch.core.clock import CHINA_TZ, to_china
 from envwatch.core.errors import InvalidInput
 from envwatch.core.settings import Settings
 from envwatch.core.workdays import WorkdayCalendar
 
+Window = tuple[datetime, datetime]  # [start, end) in UTC
 SubjectKind = Literal["enterprise", "outlet", "device", "operator", "agency"]
 SUBJECT_KINDS: Final = ("enterprise", "outlet", "device", "operator", "agency")
 Severity = Literal["violation", "warning"]
@@ -54,6 +56,7 @@ LINK_KINDS: Final = (
     "stop",  # production_stops
     "filing",
     "material",  # reference_materials
+    "equipment",  # the instrument file (一机一档)
     "staff",
     "certificate",
     "training",
@@ -156,6 +159,10 @@ class Rule:
     inputs: str
     evaluate: Callable[[RuleContext], Iterable[Found]]
     params: tuple[Param, ...] = ()
+    # The span of time the rule looks at, when it does not look at everything: the last complete quarter,
+    # a lookback of N days. A stored finding whose period lies outside it is left as it is by a run (the
+    # rule did not look there, so not finding it again proves nothing); None: every finding is in view.
+    judges: Callable[[RuleContext], Window] | None = None
     pack: str = ""  # filled by the pack registry (compliance.packs)
 
     def resolved_params(self, settings: Settings) -> dict[str, Any]:
@@ -260,6 +267,51 @@ def build_rule_set(packs: Iterable[tuple[str, Iterable[Rule]]]) -> RuleSet:
                 inputs=rule.inputs,
                 evaluate=rule.evaluate,
                 params=rule.params,
+                judges=rule.judges,
                 pack=pack,
             )
     return RuleSet(rules)
+
+
+# --- the spans rules judge (China calendar) -------------------------------------------------------------
+def china_midnight(day: date) -> datetime:
+    """00:00 China time of ``day``, as an aware datetime."""
+    return datetime.combine(day, time(0), CHINA_TZ)
+
+
+def quarter_before(at: datetime) -> tuple[date, date]:
+    """The last complete China calendar quarter before ``at``: (first day, last day)."""
+    today = to_china(at).date()
+    first_this = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    last = first_this - timedelta(days=1)
+    return date(last.year, 3 * ((last.month - 1) // 3) + 1, 1), last
+
+
+def month_before(at: datetime) -> tuple[date, date]:
+    """The last complete China calendar month before ``at``: (first day, last day)."""
+    last = to_china(at).date().replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def days_window(first: date, last: date) -> Window:
+    """China days first..last (both included) as a [start, end) span."""
+    return china_midnight(first), china_midnight(last + timedelta(days=1))
+
+
+def last_quarter(ctx: RuleContext) -> Window:
+    """``Rule.judges`` for rules that judge the last complete quarter."""
+    return days_window(*quarter_before(ctx.at))
+
+
+def last_month(ctx: RuleContext) -> Window:
+    """``Rule.judges`` for rules that judge the last complete month."""
+    return days_window(*month_before(ctx.at))
+
+
+def lookback(param: str) -> Callable[[RuleContext], Window]:
+    """``Rule.judges`` for rules that look back ``ctx[param]`` days from ``at``."""
+
+    def window(ctx: RuleContext) -> Window:
+        return ctx.at - timedelta(days=float(ctx[param])), ctx.at
+
+    return window

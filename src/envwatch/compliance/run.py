@@ -98,9 +98,10 @@ def run_rules(
             with engine.connect() as conn:
                 ctx = RuleContext(conn, engine, settings, moment, calendar, rule.resolved_params(settings))
                 items = list(rule.evaluate(ctx))
+                window = rule.judges(ctx) if rule.judges is not None else None
             with engine.begin() as conn:
                 outcome: dict[str, Any] = apply_found(
-                    conn, rule, items, at=moment, now=utcnow(), run_id=run_id, by=by
+                    conn, rule, items, at=moment, now=utcnow(), run_id=run_id, by=by, window=window
                 ).as_dict()
         except Exception as exc:  # one rule's failure is recorded; the others still run
             log.exception("compliance rule %s failed", rule.id)
