@@ -26,6 +26,7 @@ LAYERS = [
         "demo_om",
         "demo_sampling",
         "demo_evidence",
+        "demo_compliance",
         "migrations",
         "__init__",
     },  # demo*: the demo world, as the CLI

@@ -62,6 +62,7 @@ FILE_REMOVERS: dict[str, str] = {
     "cli/evidence_videos.py": "the CLI's resume-state file, replaced atomically (os.replace)",
     "cli/evidence.py": "`evidence export`'s own partial bundle file when writing it failed",
     "web/pages/evidence_page.py": "the bundle download's own temporary zip, after it was sent or when writing it failed",
+    "cli/certification.py": "`compliance pack make`'s own partial zip file when making the pack failed",
 }
 _REMOVING_ATTRS = {"unlink", "rmtree", "rmdir", "removedirs", "delete_object", "delete_objects", "rename"}
 _REMOVING_OS = {"remove", "unlink", "replace", "rename", "rmdir", "removedirs", "rmtree", "move"}

@@ -83,6 +83,22 @@ from envwatch.sampling.schema import custody_events, samples, sampling_plan_item
 from envwatch.web.app import create_app
 from envwatch.web.auth import Principal, authenticate
 from tests.helpers import device_row
+from tests.web.compliance_tenancy import (
+    COMPLIANCE_LIST_KEYS,
+    COMPLIANCE_LIST_REFUSED_FOR,
+    COMPLIANCE_MORE_KEYS,
+    COMPLIANCE_ROUTES,
+    WRITERS_APART,
+    compliance_listed,
+    compliance_of,
+    compliance_params,
+    compliance_query,
+    compliance_request,
+)
+from tests.web.compliance_tenancy import PREFIXES as COMPLIANCE_PREFIXES
+from tests.web.compliance_tenancy import TABLES as COMPLIANCE_TABLES
+from tests.web.compliance_tenancy import other_side_problems as compliance_other_side_problems
+from tests.web.compliance_tenancy import own_side_problems as compliance_own_side_problems
 from tests.web.evidence_tenancy import (
     EVIDENCE_LIST_KEYS,
     EVIDENCE_LIST_REFUSED_FOR,
@@ -165,6 +181,22 @@ class Tenant:
     video_ref: str = ""  # its ref in the evidence log, video_records/<id>
     draw_id: int = 0  # the agency's self-inspection draw of the video's month (WZ-A1-14)
     draw_item_id: int = 0  # its item (the video)
+    # compliance (issue 9, tests/web/compliance_tenancy.py): findings about the tenant's device, operator and
+    # agency; a supervision plan and a spot-test draw of its district and their first items; periodic
+    # reports of its enterprise, district and operator (``*_scope``: how a report list names them)
+    finding_id: int = 0
+    operator_finding_id: int = 0
+    agency_finding_id: int = 0
+    supervision_plan_id: int = 0
+    supervision_item_id: int = 0
+    spot_draw_id: int = 0
+    spot_item_id: int = 0
+    enterprise_report_id: int = 0
+    region_report_id: int = 0
+    operator_report_id: int = 0
+    report_scope: str = ""
+    region_report_scope: str = ""
+    operator_report_scope: str = ""
 
 
 @dataclass
@@ -378,6 +410,15 @@ def world(settings: Settings, sqlite_engine: Engine) -> Iterator[World]:
         ok(c.post("/api/v1/evidence/checkpoints"), 201)  # the entries integrated and signed: proofs answer
         yield w
     app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def full_world(world: World) -> World:
+    """``world`` (the same object) with each tenant's compliance objects (issue 9: findings, plans, draws,
+    reports, credit, a published ranking), for the tests that walk or read them: the others are spared
+    their making."""
+    compliance_of(world.as_(ADMIN), world.engine, world.tenants.values())
+    return world
 
 
 def _sampling_of(c: TestClient, t: Tenant, n: int, side: str, engine: Engine) -> None:
@@ -682,6 +723,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/verify/{code}"): "open",  # public by design: nothing private in the answer
     # the evidence archive (issue 8): log, uploads, video records, checks, self-inspection
     **EVIDENCE_ROUTES,
+    # the compliance engine (issue 9): findings, runs, assessment and credit, supervision, reports, pack
+    **COMPLIANCE_ROUTES,
 }
 
 # path parameters, filled with the other tenant's objects
@@ -761,12 +804,16 @@ LIST_KEYS: dict[str, tuple[str, str]] = {
     "/api/v1/sampling/samples": ("code", "sample_code"),
     "/api/v1/sampling/stats": ("agency_id", "agency_id"),
     **EVIDENCE_LIST_KEYS,
+    **COMPLIANCE_LIST_KEYS,
 }
+# further (response key, tenant attribute) pairs by which a list's row may name a tenant
+MORE_LIST_KEYS: dict[str, tuple[tuple[str, str], ...]] = {**COMPLIANCE_MORE_KEYS}
 # roles a sampling list refuses outright (403) rather than answering empty: they see no samples
 SAMPLE_LIST_REFUSED = {"operator", "field_staff", "auditor"}
 SAMPLE_LIST_REFUSED_FOR = {
     "/api/v1/sampling/stats": SAMPLE_LIST_REFUSED | {"enterprise"},
     **EVIDENCE_LIST_REFUSED_FOR,
+    **COMPLIANCE_LIST_REFUSED_FOR,
 }
 
 WINDOW = {"from": local(TODAY - timedelta(days=2)), "to": local(TODAY + timedelta(days=1))}
@@ -968,9 +1015,11 @@ OM_RECORD = {
 
 def call(client: TestClient, method: str, path: str, other: Tenant) -> Any:
     route = path
-    for name, fill in PARAMS.items():
+    for name, fill in (PARAMS | compliance_params(path)).items():
         route = route.replace("{" + name + "}", str(fill(other, path)))
     assert "{" not in route, f"{path}: a path parameter has no entry in PARAMS"
+    if path.startswith(COMPLIANCE_PREFIXES):  # bodies naming ``other``'s region, enterprise, objects
+        return client.request(method, route, **compliance_request(method, path, other))
     if path.startswith("/api/v1/evidence/"):  # tus headers and bytes, queries and bodies naming ``other``
         return client.request(
             method, route, params=evidence_query(path, other), **evidence_request(method, path, other)
@@ -1085,15 +1134,20 @@ TABLES = (
     self_inspection_items,
     self_inspection_outcomes,
     storage_checks,
+    *COMPLIANCE_TABLES,
 )
 
 
 def listed(body: Any) -> list[dict[str, Any]]:
     """The rows of a list answer: a plain list, or an object with ``rows`` (rates, alarms, videos),
-    ``agencies`` (sampling statistics) or an evidence list's (``evidence_listed``)."""
+    ``agencies`` (sampling statistics), an evidence list's (``evidence_listed``) or a compliance list's
+    (``compliance_listed``)."""
     evidence = evidence_listed(body)
     if evidence is not None:
         return evidence
+    compliance = compliance_listed(body)
+    if compliance is not None:
+        return compliance
     if isinstance(body, dict):
         return body["rows"] if "rows" in body else body["agencies"]  # type: ignore[no-any-return]
     return body  # type: ignore[no-any-return]
@@ -1111,6 +1165,7 @@ def test_every_route_is_in_the_table(world: World) -> None:
     assert not stale, f"ROUTES names routes the app no longer has: {stale}"
 
 
+@pytest.mark.usefixtures("full_world")  # the compliance objects, in the same world
 @pytest.mark.parametrize("side", ["A", "B"])
 def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
     other = world.tenants["B" if side == "A" else "A"]
@@ -1120,6 +1175,8 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
         client = world.as_(principal)
         for method, path in api_routes(client):
             kind = ROUTES[(method, path)]
+            if kind == "writer_apart" and role in WRITERS_APART[path]:
+                continue  # a write these roles may make on either side: tested on their own side
             r = call(client, method, path, other)
             at = (role, method, path)
             if kind == "open":
@@ -1138,15 +1195,15 @@ def test_no_role_reaches_the_other_tenant(world: World, side: str) -> None:
                 expected = {403}
             elif kind == "hidden":
                 expected = {404}
-            elif kind == "forbidden":
+            elif kind in ("forbidden", "writer_apart"):  # writer_apart: the roles that may not make it
                 expected = {403}
             else:
                 if r.status_code != 200:
                     failures[at] = f"{role} {method} {path}: {r.status_code} {r.text[:200]}"
                     continue
-                key, attr = LIST_KEYS[path]
+                keys = [LIST_KEYS[path], *MORE_LIST_KEYS.get(path, ())]
                 rows = listed(r.json())
-                leaked = [row for row in rows if row.get(key) == getattr(other, attr)]
+                leaked = [row for row in rows if any(row.get(k) == getattr(other, a) for k, a in keys)]
                 if leaked:
                     failures[at] = f"{role} {method} {path}: sees the other tenant's {str(leaked)[:300]}"
                 continue
@@ -1199,6 +1256,34 @@ def test_evidence_mixed_ids_and_hidden_like_missing(world: World) -> None:
     assert outcomes == 0
 
 
+@pytest.mark.usefixtures("full_world")  # the compliance objects, in the same world
+def test_compliance_each_role_on_its_own_side(world: World) -> None:
+    """On its own side each role reads (and writes, where it may) the compliance objects its router's
+    docstring gives it (issue 9): the walk's refusals are the tenancy's, and the regulators' compliance runs
+    (left out of the walk: they write) answer."""
+    roles = principals("A", world)
+    problems = compliance_own_side_problems(
+        lambda role: world.as_(roles[role]), list(roles), world.tenants["A"]
+    )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.usefixtures("full_world")  # the compliance objects, in the same world
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_compliance_every_object_of_the_other_tenant(world: World, side: str) -> None:
+    """Each of the other tenant's findings (device, operator, agency) and reports (enterprise, district,
+    operator), not only the one the walk names, and the list filters naming the other tenant."""
+    other = world.tenants["B" if side == "A" else "A"]
+    before = counts(world.engine)
+    problems = [
+        problem
+        for role, principal in principals(side, world).items()
+        for problem in compliance_other_side_problems(world.as_(principal), role, other)
+    ]
+    assert not problems, "\n".join(problems)
+    assert counts(world.engine) == before, "a refused write changed the store"
+
+
 def test_not_visible_answers_exactly_like_missing(world: World) -> None:
     client = world.as_(principals("A", world)["enterprise"])
     hidden = client.get(f"/api/v1/devices/{MN_B}/data", params=WINDOW)
@@ -1213,14 +1298,16 @@ def test_not_visible_answers_exactly_like_missing(world: World) -> None:
     )
 
 
+@pytest.mark.usefixtures("full_world")  # the compliance objects, in the same world
 def test_admin_sees_both_tenants(world: World) -> None:
     """The lists the tenancy test filters do hold both tenants for admin (so that test can fail)."""
     client = world.as_(ADMIN)
-    for path, (key, attr) in LIST_KEYS.items():
+    for path, main in LIST_KEYS.items():
         for t in world.tenants.values():
-            r = client.get(path, params=query_for(path) | evidence_query(path, t))
+            r = client.get(path, params=query_for(path) | evidence_query(path, t) | compliance_query(path))
             rows = listed(ok(r))
-            assert any(row.get(key) == getattr(t, attr) for row in rows), (path, t)
+            for key, attr in (main, *MORE_LIST_KEYS.get(path, ())):
+                assert any(row.get(key) == getattr(t, attr) for row in rows), (path, key, t)
     packets = ok(client.get("/api/v1/packets"))
     assert any(p["verdict"] == "garbage" for p in packets)
 

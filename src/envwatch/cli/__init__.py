@@ -476,6 +476,27 @@ def alarms_watch(data_dir: DataDir = None) -> None:
 
 
 # --- running -------------------------------------------------------------------------------------
+def _compliance_loops(engine: Any, settings: Settings) -> list[Coroutine[Any, Any, Any]]:
+    """The daily compliance run (docs/compliance/engine.md) and the report schedule
+    (docs/compliance/reports.md), as ``serve`` tasks."""
+    from envwatch.compliance.loops import compliance_loop
+    from envwatch.core.blobs import BlobStore
+    from envwatch.core.clock import utcnow
+    from envwatch.core.loops import every
+    from envwatch.reports.periodic_schedule import schedule_round
+
+    store = BlobStore.from_settings(settings)
+    return [
+        compliance_loop(engine, settings, logging.getLogger("envwatch.compliance")),
+        every(
+            settings.compliance_loop_every_s,
+            "periodic reports",
+            lambda: schedule_round(engine, settings, store, utcnow()),
+            logging.getLogger("envwatch.reports"),
+        ),
+    ]
+
+
 async def _serve(
     settings: Settings,
     *,
@@ -506,6 +527,8 @@ async def _serve(
         background.extend(alarm_loops(engine, settings))
         # the evidence log: entries get their leaves, signed checkpoints follow (docs/evidence/log.md)
         background.extend(evidence_loops(engine, settings))
+        # compliance (issue 9): every rule once a day, then the periodic reports whose period is over
+        background.extend(_compliance_loops(engine, settings))
     if app is not None:
         background.append(_keep_dashboard_warm(settings, engine, app.state.hour_cache))
     tasks = [asyncio.create_task(c) for c in background]
@@ -661,7 +684,7 @@ def demo(
     (envwatch.demo_om), simulated devices feeding the gateway, and a week of their history requested
     through it."""
     from envwatch import demo as world
-    from envwatch import demo_evidence, demo_om, demo_sampling
+    from envwatch import demo_compliance, demo_evidence, demo_om, demo_sampling
     from envwatch.core.clock import utcnow
     from envwatch.ingest.simulator import demo_devices, run_simulation
 
@@ -689,6 +712,8 @@ def demo(
         typer.echo(f"sampling demo: {line}")
     for line in demo_evidence.install_evidence(engine, settings, utcnow()):
         typer.echo(f"evidence demo: {line}")
+    for line in demo_compliance.install_compliance(engine, settings, utcnow()):
+        typer.echo(f"compliance demo: {line}")
     simulation = run_simulation(
         "127.0.0.1", settings.gateway_port, sims, interval_s=interval, duration_s=None
     )

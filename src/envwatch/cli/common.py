@@ -97,3 +97,30 @@ def _prepare(settings: Settings) -> Any:
     engine = make_engine(settings)
     upgrade(engine)
     return engine
+
+
+def use_store(data_dir: Path | None, action: Any) -> Any:
+    """``action(engine, settings)`` on the store (migrated first); its EnvwatchError as a clean failure.
+
+    For commands that need the engine itself (a computation opening its own connections) or run several
+    transactions; ``read_store`` and ``write_store`` cover one connection or one transaction."""
+    from envwatch.core.errors import EnvwatchError
+
+    settings = _settings(data_dir)
+    engine = _prepare(settings)
+    try:
+        return action(engine, settings)
+    except EnvwatchError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+
+
+def write_store(data_dir: Path | None, action: Any) -> Any:
+    """``action(conn, settings)`` in one transaction; its EnvwatchError as a clean failure."""
+
+    def in_transaction(engine: Any, settings: Settings) -> Any:
+        with engine.begin() as conn:
+            return action(conn, settings)
+
+    return use_store(data_dir, in_transaction)

@@ -23,12 +23,12 @@ evidence (``finding``, ``finding_event``) in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from envwatch.compliance.rules import SUBJECT_KINDS, Found, Rule, Window
 from envwatch.compliance.schema import finding_events, findings
@@ -177,6 +177,7 @@ def apply_found(
     by_enterprise, by_agency = _regions(conn, found)
     stored = {r["key"]: r for r in conn.execute(select(findings).where(_f.rule == rule.id)).mappings()}
     result = Applied(found=len(found))
+    seen_again: list[dict[str, Any]] = []
     for item in found:
         region = (by_enterprise.get(item.enterprise_id) if item.enterprise_id is not None else None) or (
             by_agency.get(item.agency_id) if item.agency_id is not None else None
@@ -214,7 +215,16 @@ def apply_found(
             )
             result.opened += 1
             continue
-        changes: dict[str, Any] = {**values, "updated_at": now, "last_seen": max(old["last_seen"], at)}
+        last_seen = max(old["last_seen"], at)
+        if old["state"] != "resolved" and _unchanged(old, values):
+            # the steady state of a daily run: only the time seen moves; one batched UPDATE for all of them
+            seen_again.append({"b_id": old["id"], "b_last_seen": last_seen})
+            if old["state"] == "waived":
+                result.waived_seen += 1
+            else:
+                result.still_open += 1
+            continue
+        changes: dict[str, Any] = {**values, "updated_at": now, "last_seen": last_seen}
         if old["state"] == "resolved":
             changes["state"] = "open"
             changes["state_reason"] = ""
@@ -237,6 +247,13 @@ def apply_found(
         else:
             result.still_open += 1
         conn.execute(update(findings).where(_f.id == old["id"]).values(**changes))
+    if seen_again:
+        conn.execute(
+            update(findings)
+            .where(_f.id == bindparam("b_id"))
+            .values(last_seen=bindparam("b_last_seen"), updated_at=now),
+            seen_again,
+        )
     current = {item.key for item in found}
     for key, old in stored.items():
         if key in current or old["state"] != "open" or old["last_seen"] > at:
@@ -263,6 +280,11 @@ def apply_found(
         )
         result.resolved += 1
     return result
+
+
+def _unchanged(row: Mapping[Any, Any], values: Mapping[str, Any]) -> bool:
+    """Whether a stored finding already says what a run found (its time seen aside)."""
+    return all(row[name] == value for name, value in values.items())
 
 
 def _in_view(row: dict[str, Any] | Any, window: Window) -> bool:

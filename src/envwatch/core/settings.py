@@ -615,6 +615,11 @@ class Settings(BaseSettings):
         le=100,
         description="SX-23: the yearly manual spot test covers at least this share of monitoring points",
     )
+    spot_test_max_error_pct: Decimal = Field(
+        default=Decimal(20),
+        gt=0,
+        description="SX-23: the relative error (% of the manual value) a spot-tested automatic value may have [P]",
+    )
     # periodic reports (定期报告; reports.periodic)
     report_schedule: list[str] = Field(
         default_factory=lambda: ["day", "month", "quarter", "year"],

@@ -1,8 +1,8 @@
 """The quarterly self-inspection report as a PDF (季度自查报告), for the local bureau (SX-18.7).
 
-ReportLab platypus on A4 with the built-in CJK font ``STSong-Light`` (a CID font every PDF reader has:
-no font file ships or embeds). Chinese headings; tables split across pages and repeat their header row;
-every page carries "第 n 页 / 共 N 页" and the enterprise and quarter; the last page says when the report
+ReportLab platypus on A4 in the layout shared with the periodic reports (``pdf_layout``: the built-in CJK
+font ``STSong-Light``, nothing embedded). Chinese headings; tables split across pages and repeat their
+header row; every page carries "第 n 页 / 共 N 页" and the enterprise and quarter; the last page says when the report
 was generated and gives the SHA-256 of the xlsx generated with it, so the two files can be matched.
 
 Deterministic: ``invariant=1`` (no creation date or random document id in the file), the generation time
@@ -12,22 +12,15 @@ comes from the content: the same content gives the same bytes.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
 from envwatch.core.clock import to_china
+from envwatch.reports.pdf_layout import MARGIN, PdfWriter, fmt, numbered_canvas
 from envwatch.reports.self_inspection_data import RECORD_KINDS, VERDICTS, SelfInspection
 from envwatch.reports.self_inspection_labels import (
     ALARM_KINDS,
@@ -38,95 +31,28 @@ from envwatch.reports.self_inspection_labels import (
     label,
 )
 
-FONT = "STSong-Light"
-MARGIN = 15 * mm
-WIDTH = A4[0] - 2 * MARGIN  # the frame's width: tables are sized to it
 NUMERALS = "一二三四五六七八九十"
 
 
-def _font() -> str:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
+class _Writer(PdfWriter):
+    """Builds the story in the shared layout: headings numbered 一、二、…, a plain line stays with the table
+    after it ("lead"), yes/no as 是/否, narrow cell padding for the wide tables."""
 
-
-def _styles() -> dict[str, ParagraphStyle]:
-    font = _font()
-    base = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=14, wordWrap="CJK")
-    return {
-        "title": ParagraphStyle("title", parent=base, fontSize=18, leading=26, alignment=1, spaceAfter=4),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=11, leading=16, alignment=1),
-        # a heading and the line before a table stay with what follows (no heading alone at a page's foot)
-        "h2": ParagraphStyle(
-            "h2", parent=base, fontSize=13, leading=18, spaceBefore=10, spaceAfter=4, keepWithNext=1
-        ),
-        "body": base,
-        "lead": ParagraphStyle("lead", parent=base, keepWithNext=1),
-        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=10),
-        "head": ParagraphStyle("head", parent=base, fontSize=7.5, leading=10, textColor=colors.white),
-    }
-
-
-def fmt(value: Any) -> str:
-    """A value as shown: China time to the minute, exact decimals, "—" for nothing."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, datetime):
-        return f"{to_china(value):%Y-%m-%d %H:%M}"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, bool):
-        return YES_NO[value]
-    return str(value)
-
-
-class _Writer:
-    """Builds the story: headings numbered 一、二、…, paragraphs and tables in the report's styles."""
+    para_style = "lead"
+    booleans = YES_NO
+    cell_padding = 3
 
     def __init__(self) -> None:
-        self.styles = _styles()
-        self.story: list[Flowable] = []
+        super().__init__()
+        self.styles["title"].spaceAfter = 4
+        # the line before a table stays with it (no lead-in alone at a page's foot)
+        self.styles["lead"] = ParagraphStyle("lead", parent=self.styles["body"], keepWithNext=1)
         self.sections = 0
 
     def heading(self, text: str) -> None:
         self.sections += 1
         number = NUMERALS[self.sections - 1] if self.sections <= len(NUMERALS) else str(self.sections)
         self.story.append(Paragraph(f"{number}、{escape(text)}", self.styles["h2"]))
-
-    def para(self, text: str, style: str = "lead") -> None:
-        self.story.append(Paragraph(escape(text), self.styles[style]))
-
-    def table(
-        self,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        widths: Sequence[float],
-        empty: str = "无",
-    ) -> None:
-        if not rows:
-            self.para(empty, "body")
-            return
-        scale = WIDTH / sum(widths)
-        cell, head = self.styles["cell"], self.styles["head"]
-        body = [[Paragraph(escape(c), head) for c in columns]]
-        body += [[Paragraph(escape(fmt(v)), cell) for v in row] for row in rows]
-        table = Table(body, colWidths=[w * scale for w in widths], repeatRows=1, splitByRow=1)
-        table.setStyle(
-            TableStyle(
-                [
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#35506b")),
-                    ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#8a9aa9")),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f1f4f7")]),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 3),
-                    ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-                ]
-            )
-        )
-        self.story.append(table)
-        self.story.append(Spacer(1, 4))
 
 
 def _basics(w: _Writer, data: SelfInspection) -> None:
@@ -347,34 +273,6 @@ def _closing(w: _Writer, data: SelfInspection, xlsx_sha256: str) -> None:
     w.story.append(KeepTogether(block))
 
 
-def _canvas_class(footer: str) -> type[Canvas]:
-    """A canvas that numbers its pages "第 n 页 / 共 N 页" once it knows N (pages are kept until save)."""
-
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pages.append(dict(self.__dict__))
-            self._startPage()  # type: ignore[attr-defined]  # reportlab's own page reset
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self.setFont(FONT, 8)
-                self.setFillColor(colors.HexColor("#555555"))
-                self.drawString(MARGIN, MARGIN / 2, footer)
-                self.drawRightString(
-                    A4[0] - MARGIN, MARGIN / 2, f"第 {self.getPageNumber()} 页 / 共 {total} 页"
-                )
-                super().showPage()
-            super().save()
-
-    return NumberedCanvas
-
-
 def render_self_inspection_pdf(data: SelfInspection, xlsx_sha256: str) -> bytes:
     """The PDF's bytes; ``xlsx_sha256`` is the workbook generated from the same content."""
     w = _Writer()
@@ -399,5 +297,5 @@ def render_self_inspection_pdf(data: SelfInspection, xlsx_sha256: str) -> bytes:
         subject="SX-18.7",
         invariant=1,
     )
-    doc.build(w.story, canvasmaker=_canvas_class(f"{e.name} · {q.label_zh} 季度自查报告"))
+    doc.build(w.story, canvasmaker=numbered_canvas(f"{e.name} · {q.label_zh} 季度自查报告"))
     return out.getvalue()

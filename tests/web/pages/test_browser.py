@@ -111,6 +111,7 @@ def test_enterprise_sees_only_its_own(phone: Tab, screenshots: Path) -> None:
         "运维",
         "采样",
         "存证",
+        "合规",
         "排放口",
         "设备",
         "传输率",

@@ -8,7 +8,8 @@ fails :func:`test_every_page_route_is_known`, so tenancy cannot be forgotten for
 - GET with an object of 甲 in the path (a device, an outlet, a filing …) as each outsider: 403 or
   404, never the page;
 - GET without a path parameter as each outsider: 甲's name and MN do not appear (or the page is refused),
-  nor 甲's sample code, video record or self-inspection draw (``a_markers``, issue 8);
+  nor 甲's sample code, video record or self-inspection draw (``a_markers``, issue 8), nor a link to 甲's
+  findings, supervision plan, spot-test draw, periodic reports or operator file (issue 9);
 - POST to 甲's object as each outsider with a valid CSRF token: refused (403/404/413/422), never a redirect
   after a write or a 2xx;
 - every route but the public ones and the login page without a session: a redirect to the login page
@@ -21,6 +22,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -31,8 +33,9 @@ from sqlalchemy import Engine, select
 from envwatch.alarms.notify_targets import add_target
 from envwatch.alarms.orders import issue_order
 from envwatch.alarms.store import Raised, raise_alarm
+from envwatch.compliance.schema import operator_assessments, spot_test_draws, supervision_plans
 from envwatch.core.blobs import BlobStore
-from envwatch.core.clock import utcnow
+from envwatch.core.clock import to_china, utcnow
 from envwatch.demo import credit_code
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark
@@ -53,6 +56,7 @@ from envwatch.registry.agency_staff import add_staff as add_agency_staff
 from envwatch.registry.agency_trainings import TrainingFacts, record_training
 from envwatch.registry.models import ContractIn, OperatorIn
 from envwatch.registry.schema import device_factors, devices, enterprises, outlets
+from envwatch.reports.periodic_schema import report_files
 from envwatch.reports.quarters import last_finished
 from envwatch.reports.self_inspection_store import submit as submit_self_inspection
 from envwatch.sampling.entry import EntryRules, Position
@@ -61,8 +65,9 @@ from envwatch.sampling.registration import OnSiteEntry, register_on_site
 from envwatch.web.accounts import store
 from envwatch.web.app import create_app
 from tests.operations.records_world import add_staff as add_certified_staff
+from tests.web.compliance_tenancy import compliance_markers, compliance_of_a
 from tests.web.evidence_tenancy import video_and_draw
-from tests.web.pages.conftest import MN_A, PASSWORD, World, fresh_store, populate
+from tests.web.pages.conftest import MN_A, PASSWORD, World, fresh_store, populate, row_count
 from tests.web.pages.test_pages import login
 
 A_NAME = "甲化工有限公司"
@@ -290,6 +295,13 @@ def objects(world: World) -> dict[str, str]:
         a_sample = _sample_of_a(conn, world, now)
     # 甲's agency's video of that sample at 甲, and the agency's self-inspection draw of it (issue 8)
     a_evidence = video_and_draw(engine, world.settings, a_sample, world.enterprise_a, now)
+    # 甲's compliance objects (issue 9): findings about its device, its operator and its agency, the plan
+    # and the spot-test draw of 杭州, reports of 甲, its district and its operator, the operator blacklisted
+    a = SimpleNamespace(
+        mn=MN_A, region="330102", enterprise_id=world.enterprise_a, outlet_id=outlet_id, device_id=device_id,
+        operator_id=a_operator["id"], agency_id=a_sample["agency_id"],
+    )  # fmt: skip
+    a_compliance = compliance_of_a(engine, world.settings, a, "3301", now)
     return {
         "mn": MN_A,
         "outlet_id": str(outlet_id),
@@ -321,6 +333,7 @@ def objects(world: World) -> dict[str, str]:
         "step": "dispatch",
         "sha256": "0" * 64,
         **a_evidence,  # video_id, draw_id, item_id, and month (the draw's, not a path parameter)
+        **a_compliance,  # operator_id, finding_id, and the ids ``PATH_OBJECTS`` names
     }
 
 
@@ -405,6 +418,15 @@ KNOWN_PARAMS = {
     "video_id",
     "draw_id",
     "item_id",
+    "finding_id",
+    "operator_id",
+}
+# parameter names that mean another object under these paths than elsewhere (a sampling plan, an evidence
+# draw and its item, a self-inspection report): the key of ``objects`` to fill them with
+PATH_OBJECTS = {
+    "/compliance/supervision/plans/": {"plan_id": "supervision_plan_id", "item_id": "supervision_item_id"},
+    "/compliance/supervision/spot-tests/": {"draw_id": "spot_draw_id", "item_id": "spot_item_id"},
+    "/reports/periodic/": {"report_id": "enterprise_report_id"},
 }
 ADMIN_PARAM = re.compile(r"^/admin/")  # admin pages: 乙 is refused before any object is looked up
 
@@ -419,8 +441,14 @@ def a_markers(objects: dict[str, str]) -> list[str]:
     ]
 
 
+def a_compliance_markers(objects: dict[str, str]) -> list[str]:
+    """Links to 甲's findings, plan, draw, reports and operator file (issue 9)."""
+    return [marker for markers in compliance_markers(objects).values() for marker in markers]
+
+
 def _filled(path: str, objects: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: objects.get(m.group(1), "1"), path)
+    names = next((m for prefix, m in PATH_OBJECTS.items() if path.startswith(prefix)), {})
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: objects.get(names.get(m.group(1), m.group(1)), "1"), path)
 
 
 @pytest.fixture
@@ -464,6 +492,8 @@ def test_outsiders_never_read_a(client: TestClient, objects: dict[str, str], out
             leaks.append((url, "shows 甲"))
         elif r.status_code == 200 and any(marker in r.text for marker in a_markers(objects)):
             leaks.append((url, "shows 甲's evidence or sample"))
+        elif r.status_code == 200 and (shown := [m for m in a_compliance_markers(objects) if m in r.text]):
+            leaks.append((url, f"shows 甲's compliance objects {shown}"))
     assert not leaks, f"{outsider} reached 甲's data: {leaks}"
 
 
@@ -540,3 +570,79 @@ def test_outsiders_never_inspect_or_draw_a(
     if r.status_code not in (403, 404):
         reached.append(("/evidence/self-inspections", "draw", r.status_code))
     assert not reached, f"{outsider} reached 甲's evidence: {reached}"
+
+
+# the compliance pages (issue 9)
+
+
+def test_the_compliance_markers_show_to_admin(client: TestClient, objects: dict[str, str]) -> None:
+    """The links to 甲's compliance objects the outsiders are checked for do show on the compliance lists, to
+    admin (so that check can fail), and 甲's own pages open."""
+    login(client, "admin1")
+    for path, markers in compliance_markers(objects).items():
+        text = client.get(path).text
+        assert [m for m in markers if m not in text] == [], path
+    for path in (
+        "/compliance/findings/{finding_id}",
+        "/compliance/operators/{operator_id}",
+        "/compliance/supervision/plans/{plan_id}",
+        "/compliance/supervision/spot-tests/{draw_id}",
+        "/reports/periodic/{report_id}",
+    ):
+        assert client.get(_filled(path, objects)).status_code == 200, path
+    assert client.get("/compliance/pack", params={"operator_id": objects["operator_id"]}).status_code == 200
+
+
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_outsiders_never_make_or_ask_for_a(
+    client: TestClient, world: World, objects: dict[str, str], outsider: str
+) -> None:
+    """The compliance forms without an object in the path, given 甲's city, district, enterprise or
+    operator, are refused and write nothing; the lists and the pack page asked for 甲's objects refuse or
+    show none of them."""
+    login(client, outsider)
+    token = _csrf(client)
+    today = to_china(utcnow()).date()
+    last = last_finished(utcnow())
+    forms = [
+        ("/compliance/supervision/plans", {"region": "3301", "month": today.strftime("%Y-%m")}),
+        ("/compliance/supervision/spot-tests", {"region": "3301", "year": str(today.year)}),
+        ("/compliance/operators/publish", {"quarter": f"{last.year}Q{last.quarter}", "region": "3301"}),
+    ] + [
+        (
+            "/reports/periodic",
+            {"period": "day", "of": today.isoformat(), "scope_kind": kind, "scope_ref": ref},
+        )
+        for kind, ref in (
+            ("enterprise", objects["enterprise_id"]),
+            ("region", "330102"),
+            ("operator", objects["operator_id"]),
+        )
+    ]
+    tables = (supervision_plans, spot_test_draws, operator_assessments, report_files)
+    before = {t.name: row_count(world.engine, t) for t in tables}
+    reached: list[tuple[str, Any, int | str]] = []
+    for path, data in forms:
+        r = client.post(path, data={"csrf_token": token, **data}, follow_redirects=False)
+        if r.status_code not in (403, 404, 422):
+            reached.append((path, data, r.status_code))
+    asks = [
+        ("/compliance/pack", {"operator_id": objects["operator_id"]}),
+        ("/compliance/findings", {"enterprise_id": objects["enterprise_id"]}),
+        ("/compliance/findings", {"operator_id": objects["operator_id"]}),
+        ("/compliance/findings", {"agency_id": objects["agency_id"]}),
+        ("/compliance/findings", {"region": "3301", "state": "all"}),
+        ("/compliance/operators", {"region": "3301"}),
+        ("/compliance/supervision", {"region": "3301"}),
+        ("/reports/periodic", {"scope_kind": "enterprise", "scope_ref": objects["enterprise_id"]}),
+    ]
+    for path, params in asks:
+        r = client.get(path, params=params, follow_redirects=False)
+        if r.status_code == 200 and (
+            MN_A in r.text or A_NAME in r.text or any(m in r.text for m in a_compliance_markers(objects))
+        ):
+            reached.append((path, params, "shows 甲"))
+        elif r.status_code not in (200, 403, 404, 422):
+            reached.append((path, params, r.status_code))
+    assert not reached, f"{outsider} reached 甲's compliance objects: {reached}"
+    assert {t.name: row_count(world.engine, t) for t in tables} == before

@@ -9,11 +9,12 @@
 | service | ``packs.service`` | certification KPIs of an operator (CS-4.2.3, CS-4.3.2, CS-4.3.3, CS-4.5) |
 | video | ``packs.video`` | the video archive and sample labels (WZ-A1-5, WZ-A1-13, WZ-A2-5, WZ-A2-8) |
 | fraud | ``packs.fraud`` | fraud indicators the data supports (SX-29) |
+| response | ``packs.response`` | marks entered in time, alarms acknowledged in time (SX-18.5, SX-20.9/20.10) |
 """
 
 from __future__ import annotations
 
-from envwatch.compliance.packs import duties, faults, filings, fraud, rates, service, video
+from envwatch.compliance.packs import duties, faults, filings, fraud, rates, response, service, video
 from envwatch.compliance.rules import RuleSet, build_rule_set
 
 RULES: RuleSet = build_rule_set(
@@ -25,5 +26,6 @@ RULES: RuleSet = build_rule_set(
         ("service", service.RULES),
         ("video", video.RULES),
         ("fraud", fraud.RULES),
+        ("response", response.RULES),
     )
 )

@@ -25,7 +25,7 @@ def get_rates(
     scope: CurrentScope,
     from_: Annotated[date, Query(alias="from", description="first China calendar day, YYYY-MM-DD")],
     to: Annotated[date, Query(description="last China calendar day (included), YYYY-MM-DD")],
-    group: Literal["factor", "device", "outlet", "enterprise", "region"] = "device",
+    group: Literal["factor", "device", "outlet", "enterprise", "region", "operator"] = "device",
     mn: Annotated[list[str] | None, Query(description="only these devices (repeat the parameter)")] = None,
     region_level: Annotated[int, Query(description="region grouping: 2 province, 4 city, 6 county")] = 6,
 ) -> dict[str, Any]:
