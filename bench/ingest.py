@@ -7,6 +7,10 @@ send to the 9014 that echoes its QN — and the gateway sends a 9014 only after 
 At the end it checks that the store holds every acknowledged packet.
 
     .venv/bin/python bench/ingest.py --connections 1000 --rate 5000 --duration 30
+    .venv/bin/python bench/ingest.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+With ``--postgres URL`` the store is a fresh PostgreSQL database created next to the one URL names (and
+dropped afterwards unless ``--keep``), migrated to head like any production database.
 
 Figures go in README.md (Performance). This is a benchmark, not a test: nothing asserts a speed.
 """
@@ -19,15 +23,18 @@ import json
 import os
 import platform
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from envwatch.core.clock import CHINA_TZ
 from envwatch.core.db import make_engine
@@ -102,8 +109,13 @@ class LoggerProtocol(asyncio.Protocol):
             self.load.errors += 1
 
 
-async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, float]:
-    """Open-loop load: device i sends every n/rate seconds, the devices evenly staggered."""
+async def drive(
+    n: int, port: int | list[int], rate: float, duration: float, drain_s: float = 15.0
+) -> tuple[Load, float]:
+    """Open-loop load: device i sends every n/rate seconds, the devices evenly staggered; with several
+    ports (bench/scaleout.py: several gateways) device i talks to port i mod len(ports). The last acks
+    are awaited up to ``drain_s``."""
+    ports = port if isinstance(port, list) else [port]
     load = Load()
     interval = n / rate
     per_device = int(duration / interval) + 1
@@ -112,8 +124,10 @@ async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, 
     frames = [[packet(mn_of(i), seq, base) for seq in range(per_device)] for i in range(n)]
     loop = asyncio.get_running_loop()
     protocols: list[LoggerProtocol] = []
-    for _ in range(n):
-        _, proto = await loop.create_connection(lambda: LoggerProtocol(load), "127.0.0.1", port)
+    for i in range(n):
+        _, proto = await loop.create_connection(
+            lambda: LoggerProtocol(load), "127.0.0.1", ports[i % len(ports)]
+        )
         protocols.append(proto)
     start = time.perf_counter()
     slot = interval / n
@@ -130,7 +144,7 @@ async def drive(n: int, port: int, rate: float, duration: float) -> tuple[Load, 
         while k < total and start + k * slot <= now:
             protocols[k % n].send(*frames[k % n][k // n])
             k += 1
-    deadline = time.perf_counter() + 15
+    deadline = time.perf_counter() + drain_s
     while any(p.pending for p in protocols) and time.perf_counter() < deadline:  # the last acks
         await asyncio.sleep(0.05)
     sending_ended = start + total * slot
@@ -158,16 +172,83 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def fresh_postgres(url: str) -> str:
+    """A new empty database on the server of ``url``; its URL."""
+    name = f"envwatch_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres(url: str, database_url: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {make_url(database_url).database} WITH (FORCE)"))
+    admin.dispose()
+
+
+def stored_counts(engine: Engine) -> tuple[int, int]:
+    """(ok packets, data points) stored: one record per packet, a data point is one factor of it."""
+    each = "jsonb_object_keys(m.factors)" if engine.dialect.name == "postgresql" else "json_each(m.factors)"
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM raw_packets WHERE verdict = 'ok'")).scalar_one()
+        points = conn.execute(text(f"SELECT count(*) FROM measurements m, {each}")).scalar_one()
+    return int(stored), int(points)
+
+
+def load_figures(load: Load, elapsed: float) -> dict[str, Any]:
+    """What a load run measured: packets sent and acked, rates, ack latency quantiles (shared by the benches)."""
+    lat = sorted(load.latencies)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [float("nan")] * 99
+    return {
+        "duration_s": round(elapsed, 2),
+        "packets_sent": load.sent,
+        "packets_acked": load.acked,
+        "acked_per_s": round(load.acked / elapsed, 1),
+        "data_points_per_s": round(load.acked * len(FACTORS) / elapsed, 1),
+        "ack_latency_ms": {
+            "p50": round(q[49] * 1000, 2),
+            "p99": round(q[98] * 1000, 2),
+            "max": round(lat[-1] * 1000, 2) if lat else None,
+        },
+    }
+
+
+def start_gateway(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``envwatch gateway`` as its own process on ``data_dir``; its log goes to ``data_dir/gateway.log``."""
+    with (data_dir / "gateway.log").open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "envwatch.cli",
+                "gateway",
+                "--data-dir",
+                str(data_dir),
+                "--gateway-port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=5000, help="total packets per second offered")
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument("--postgres", metavar="URL", help="a PostgreSQL server to store in (see above)")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database afterwards")
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="envwatch-bench-"))
-    settings = Settings(data_dir=data_dir, _env_file=None)
+    database_url = fresh_postgres(args.postgres) if args.postgres else None
+    settings = Settings(data_dir=data_dir, database_url=database_url, _env_file=None)
     engine = make_engine(settings)
     upgrade(engine)
     now = datetime.now(UTC)
@@ -178,21 +259,9 @@ def main() -> None:
     import_devices(engine, rows, now)
     port = free_port()
     env = dict(os.environ, ENVWATCH_MAX_CONNECTIONS=str(args.connections + 100))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "envwatch.cli",
-            "gateway",
-            "--data-dir",
-            str(data_dir),
-            "--gateway-port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data_dir / "gateway.log").open("wb"),
-    )
+    if database_url:
+        env["ENVWATCH_DATABASE_URL"] = database_url
+    server = start_gateway(data_dir, port, env)
     try:
         wait_port(port)
         try:
@@ -206,28 +275,17 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=600)  # it first stores everything it received
-    with sqlite3.connect(data_dir / "envwatch.db") as db:
-        stored = db.execute("SELECT count(*) FROM raw_packets WHERE verdict = 'ok'").fetchone()[0]
-        # one record per packet; a data point is one factor of it
-        points_sql = "SELECT count(*) FROM measurements, json_each(measurements.factors)"
-        points = db.execute(points_sql).fetchone()[0]
-    lat = sorted(load.latencies)
-    q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [float("nan")] * 99
+    stored, points = stored_counts(engine)
+    engine.dispose()
+    if database_url and not args.keep:
+        drop_postgres(args.postgres, database_url)
     result = {
         "when": now.isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "store": engine.dialect.name,
         "connections": args.connections,
         "offered_rate": args.rate,
-        "duration_s": round(elapsed, 2),
-        "packets_sent": load.sent,
-        "packets_acked": load.acked,
-        "acked_per_s": round(load.acked / elapsed, 1),
-        "data_points_per_s": round(load.acked * len(FACTORS) / elapsed, 1),
-        "ack_latency_ms": {
-            "p50": round(q[49] * 1000, 2),
-            "p99": round(q[98] * 1000, 2),
-            "max": round(lat[-1] * 1000, 2) if lat else None,
-        },
+        **load_figures(load, elapsed),
         "stored_ok_packets": stored,
         "stored_data_points": points,
         "every_acked_packet_stored": stored >= load.acked,

@@ -12,6 +12,7 @@ tested from an empty store in ``tests/core/test_migrations.py``.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -20,11 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from envwatch.core.db import make_engine
 from envwatch.core.settings import Settings
 from envwatch.migrations import upgrade
+from envwatch.web.accounts import passwords
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -123,3 +126,36 @@ def pg_engine(pg_template: str | None) -> Iterator[Engine]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest) -> Engine:
     return request.getfixturevalue("sqlite_engine" if request.param == "sqlite" else "pg_engine")
+
+
+# argon2id at its lowest cost in tests. The production parameters (argon2-cffi's RFC 9106 low-memory profile:
+# 64 MiB, 3 passes) cost 0.1–0.3 s a hash on this machine, on purpose; the tenancy and page worlds create and
+# log in dozens of users per test, which made password hashing minutes of the suite. It is still argon2id,
+# still verified and rehashed by the same code; tests marked ``real_password_hashing`` (the hashing and
+# rehash-on-login tests) get the production parameters.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", CHEAP_HASHER)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_password_hashing") is not None:
+        monkeypatch.setattr(passwords, "_hasher", PasswordHasher())
+
+
+# What a test module leaves alive (module fixtures' apps and engines, caches, hypothesis' databases) is
+# moved out of the collector's sight when the module ends, after one collection of what the module made.
+# Without it every full collection walks the whole heap of a worker that has run hundreds of modules: late
+# in the run one took ~20 s, charged to whichever test happened to trigger it (see core.heap for the same
+# idea in the services).
+@pytest.fixture(scope="module", autouse=True)
+def _settle_heap_after_each_module() -> Iterator[None]:
+    yield
+    gc.collect()
+    gc.freeze()

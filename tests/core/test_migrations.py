@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from envwatch.migrations import alembic_config, current_revision, target_metadata, upgrade
+from envwatch.migrations import alembic_config, current_revision, include_name, target_metadata, upgrade
 from envwatch.operations.faults_schema import faults, manual_results
 from envwatch.operations.staff_schema import staff, staff_certificates
 from envwatch.registry.models import OperatorIn, credit_code_check_char
@@ -26,7 +26,8 @@ from tests.helpers import GAS_MN, NOW, device_row
 def test_schema_matches_the_declared_tables(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), target_metadata()
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}),
+            target_metadata(),
         )
     assert diff == []
     assert current_revision(engine) is not None

@@ -97,6 +97,7 @@ def admin_headers(client: TestClient) -> dict[str, str]:
 
 
 # --- passwords ---------------------------------------------------------------------------------
+@pytest.mark.real_password_hashing
 def test_password_hash_round_trip() -> None:
     stored = passwords.hash_password(PASSWORD)
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
@@ -105,6 +106,7 @@ def test_password_hash_round_trip() -> None:
     assert passwords.verify_password("not a hash", PASSWORD) == (False, None)
 
 
+@pytest.mark.real_password_hashing
 def test_weak_hash_is_rehashed_on_login(client: TestClient, sqlite_engine: Engine) -> None:
     user = add_user(sqlite_engine, "weak.user", "regulator", region_code="37")
     weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)

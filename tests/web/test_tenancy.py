@@ -550,6 +550,7 @@ def _records_of(c: TestClient, t: Tenant, engine: Engine) -> None:
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/gateway"): "open",
     ("GET", "/api/v1/marks/codes"): "open",
+    ("GET", "/api/v1/upstreams"): "open",  # platform configuration and counters (admin, regulator; else 403)
     ("GET", "/api/v1/devices"): "list",
     ("GET", "/api/v1/devices/{mn}/data"): "hidden",
     ("GET", "/api/v1/devices/{mn}/conflicts"): "hidden",

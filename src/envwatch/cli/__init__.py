@@ -16,13 +16,19 @@ from typing import Annotated, Any
 
 import typer
 
+from envwatch.cli import backup
 from envwatch.cli.common import DataDir, _fail, _logging, _prepare, _run, _settings
 from envwatch.cli.compliance import compliance_app
 from envwatch.cli.evidence import evidence_app
+from envwatch.cli.export import export_app
 from envwatch.cli.labels import labels_app
 from envwatch.cli.om import om_app
+from envwatch.cli.partitions import partitions_app
 from envwatch.cli.reports import reports_app
 from envwatch.cli.sampling import sampling_app
+from envwatch.cli.settings_cmd import settings_app
+from envwatch.cli.upstream import forward, upstream_app
+from envwatch.cli.worker import worker
 from envwatch.core.settings import Settings
 
 app = typer.Typer(help="envwatch: pollution-source automatic monitoring platform", no_args_is_help=True)
@@ -47,6 +53,12 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(reports_app, name="reports")
+app.add_typer(upstream_app, name="upstream")
+app.command("forward")(forward)
+app.add_typer(settings_app, name="settings")
+backup.register(app)  # envwatch backup / restore
+app.add_typer(export_app, name="export")
+app.add_typer(partitions_app, name="partitions")
 
 
 @app.command()
@@ -512,27 +524,46 @@ async def _serve(
     from envwatch.web.app import create_app
     from envwatch.web.auth import admin_token
 
+    stop = asyncio.Event()
+    if not web:
+        # before anything starts: a SIGTERM during start-up (systemd stopping a unit that is starting)
+        # then stops the gateway cleanly once it is up instead of killing the process (uvicorn handles
+        # the signals of the processes with the web app)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     engine = await asyncio.to_thread(_prepare, settings)
     gw = Gateway(settings, engine) if gateway else None
     if gw is not None:
         port = await gw.start()
         typer.echo(f"HJ 212 gateway: tcp://{settings.gateway_host}:{port}")
+    if gw is not None and not web and settings.metrics_port:  # with the web app: its /metrics
+        from envwatch.ingest.metrics import metrics_registry, serve_metrics
+
+        serve_metrics(metrics_registry(gw), settings.metrics_host, settings.metrics_port)
+        typer.echo(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     app = create_app(settings, engine, gw) if web else None
     settle_heap()  # what exists now lives as long as the process: keep full collections short
     background = [*extra, _keep_rate_counts_fresh(settings, engine)]
+    if engine.dialect.name == "postgresql":  # monthly partitions ahead (docs/operations/postgresql.md)
+        from envwatch.core.partitions import keep_ahead_loop
+
+        background.append(keep_ahead_loop(engine, settings))
     if alarms:
         from envwatch.alarms.loops import alarm_loops
         from envwatch.evidence.loops import evidence_loops
+        from envwatch.ingest.upstream.forwarder import upstream_loops
 
         background.extend(alarm_loops(engine, settings))
         # the evidence log: entries get their leaves, signed checkpoints follow (docs/evidence/log.md)
         background.extend(evidence_loops(engine, settings))
         # compliance (issue 9): every rule once a day, then the periodic reports whose period is over
         background.extend(_compliance_loops(engine, settings))
+        # forwarding to upstream platforms 市 → 省 → 部 (docs/operations/upstream.md)
+        background.append(upstream_loops(engine, settings))
     if app is not None:
         background.append(_keep_dashboard_warm(settings, engine, app.state.hour_cache))
     tasks = [asyncio.create_task(c) for c in background]
-    stop = asyncio.Event()
     try:
         if app is not None:
             config = uvicorn.Config(
@@ -547,9 +578,6 @@ async def _serve(
             )
             await uvicorn.Server(config).serve()
         else:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             await stop.wait()
     finally:
         for task in tasks:
@@ -611,10 +639,20 @@ def serve(data_dir: DataDir = None, gateway_port: GatewayPort = None, http_port:
 
 
 @app.command()
-def gateway(data_dir: DataDir = None, gateway_port: GatewayPort = None) -> None:
-    """The HJ 212 TCP gateway alone."""
+def gateway(
+    data_dir: DataDir = None,
+    gateway_port: GatewayPort = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="nats://host:4222: publish to JetStream")
+    ] = None,
+) -> None:
+    """The HJ 212 TCP gateway alone (with --queue: frames go to JetStream, `envwatch worker` stores them)."""
     _logging()
-    _run(_serve(_settings(data_dir, gateway_port=gateway_port), gateway=True, web=False, extra=[]))
+    settings = _settings(data_dir, gateway_port=gateway_port, queue_url=queue)
+    _run(_serve(settings, gateway=True, web=False, extra=[]))
+
+
+app.command()(worker)  # envwatch worker --consume nats://… (cli/worker.py)
 
 
 @app.command()

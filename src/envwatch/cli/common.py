@@ -82,10 +82,15 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
-def _logging(verbose: bool = False) -> None:
+def _logging(verbose: bool = False, log_format: str | None = None) -> None:
+    """Log to stderr; setting ``log_format`` (``ENVWATCH_LOG_FORMAT``): text, or json for a collector."""
+    from envwatch.cli.logs import json_handler
+
+    chosen = log_format or Settings().log_format
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[json_handler()] if chosen == "json" else None,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say what they do at INFO
 

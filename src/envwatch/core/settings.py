@@ -15,6 +15,14 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Device uploads an upstream platform would have received from the device itself (hj212/data/cn.json:
+# direction device_to_host or both, kind upload/heartbeat): data, equipment status, site information, the
+# 2025 heartbeat. Not the replies to this platform's own commands, time or key requests (1013, 1014).
+UPSTREAM_CNS = (
+    "2011", "2013", "2021", "2031", "2041", "2051", "2052", "2061", "2062", "2071", "2072", "2081", "2111",
+    "3020", "9015",
+)  # fmt: skip
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENVWATCH_", env_file=".env", extra="ignore")
@@ -56,6 +64,13 @@ class Settings(BaseSettings):
     )
     command_overtime_s: float = Field(default=10.0, gt=0, description="HJ 212 Table 1 default OverTime")
     command_recount: int = Field(default=3, ge=0, description="HJ 212 Table 1 default ReCount")
+    command_claim_lease_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="with several gateways on one database: how long a gateway's claim to send a command "
+        "holds before another gateway holding the device may take it over (a gateway that stopped "
+        "mid-command would otherwise keep it unsent and unexpired) [P]",
+    )
 
     # --- writer (group commit) -------------------------------------------------------------------
     device_seen_write_s: float = Field(
@@ -66,6 +81,44 @@ class Settings(BaseSettings):
     writer_batch_max: int = Field(default=2000, ge=1, description="packets per transaction at most")
     writer_queue_max: int = Field(
         default=20000, ge=10, description="packets waiting for the writer before every connection is paused"
+    )
+
+    # --- scale-out ingest through NATS JetStream (docs/operations/scale-out.md) -------------------
+    queue_url: str | None = Field(
+        default=None,
+        description="nats://host:4222: gateways publish to JetStream instead of writing (envwatch worker stores)",
+    )
+    queue_stream: str = Field(default="ENVWATCH_INGEST", description="JetStream stream of received frames")
+    queue_subject: str = Field(default="envwatch.ingest", description="subject the gateways publish to")
+    queue_replicas: int = Field(default=1, ge=1, le=5, description="stream replicas (3 on a NATS cluster)")
+    queue_max_age_s: float = Field(
+        default=7 * 86400.0, gt=0, description="frames older than this leave the stream, stored or not"
+    )
+    queue_max_bytes: int = Field(
+        default=10 * 1024**3, ge=1024**2, description="stream size limit; past it JetStream refuses publishes"
+    )
+    queue_duplicate_window_s: float = Field(
+        default=120.0, gt=0, description="JetStream drops a publish whose message id it saw this recently"
+    )
+    queue_publish_timeout_s: float = Field(default=2.0, gt=0, description="wait this long for a PubAck")
+    queue_publish_give_up_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="retry a publish this long, then leave the frame unacknowledged (< the duplicate window)",
+    )
+    queue_inflight_max: int = Field(default=2000, ge=1, description="publishes awaiting their PubAck at once")
+    queue_consumer: str = Field(default="envwatch-writers", description="durable consumer of the workers")
+    queue_fetch_batch: int = Field(default=500, ge=1, description="messages a worker stores per transaction")
+    queue_depth_every_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often a worker reads its consumer's depth from JetStream (/metrics)",
+    )
+    queue_ack_wait_s: float = Field(
+        default=30.0, gt=0, description="a message not acknowledged this long is delivered again"
+    )
+    queue_applied_keep_s: float = Field(
+        default=86400.0, gt=0, description="how long a worker remembers the stream sequences it stored"
     )
 
     max_attachment_bytes: int = Field(
@@ -536,6 +589,26 @@ class Settings(BaseSettings):
         description="API token of the admin; unset means one is generated in <data_dir>/admin_token",
     )
 
+    # --- operations: logs and metrics (docs/operations/monitoring.md) -----------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line per event; json: one JSON object per line (timestamp, level, "
+        "logger, message and the event's extra fields) for a log collector",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="`envwatch gateway` (no web app) serves Prometheus /metrics on this port; 0 = off. "
+        "Processes with the web app serve /metrics on the HTTP port",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address the gateway's metrics port listens on (keep it private)"
+    )
+    ready_timeout_s: float = Field(
+        default=5.0, gt=0, description="/readyz answers 503 when the database has not answered within this"
+    )
+
     dashboard_warm_every_s: float = Field(
         default=60.0,
         gt=0,
@@ -632,6 +705,27 @@ class Settings(BaseSettings):
         "6 county; 0 = only the platform-wide one)",
     )
 
+    # --- PostgreSQL monthly partitions (分区, core.partitions; docs/operations/postgresql.md) -----------
+    partitions_months_ahead: int = Field(
+        default=3, ge=1, le=24, description="PostgreSQL: months of partitions kept created ahead of now"
+    )
+    partitions_every_s: float = Field(
+        default=21600.0, gt=0, description="PostgreSQL: how often serve/gateway/web create the months ahead"
+    )
+    retention_measurements_months: int = Field(
+        default=60,
+        ge=60,
+        description="whole months of measurements kept attached before `partitions retire` may detach "
+        "them; the texts set no period for monitoring data, 60 is the longest they set for it "
+        "(SX-18.6: comparison data ≥ 5 years), and the floor",
+    )
+    retention_raw_packets_months: int = Field(
+        default=60,
+        ge=60,
+        description="whole months of raw packets (evidence of the measurements) kept attached before "
+        "`partitions retire` may detach them; never less than the measurements' 60",
+    )
+
     # --- working-day calendar (工作日, core.workdays) ------------------------------------------------
     extra_holidays: list[date] = Field(
         default_factory=list,
@@ -644,6 +738,54 @@ class Settings(BaseSettings):
         description="extra working days (调休上班, e.g. a Saturday worked in lieu), JSON list of ISO dates; "
         "they win over the chinese-calendar package; same year rule as extra_holidays",
     )
+
+    # upstream forwarding 市 → 省 → 部 (docs/operations/upstream.md)
+    upstream_cns: list[str] = Field(
+        default_factory=lambda: list(UPSTREAM_CNS),
+        description="CNs of accepted packets forwarded to upstream platforms: uploads (data 2xxx, site info "
+        "3020, heartbeat 9015), never replies to this platform's own commands (9011/9012) or key requests",
+    )
+    upstream_verdicts: list[str] = Field(
+        default_factory=lambda: ["ok", "conflict"],
+        description="raw-log verdicts forwarded: ok, and conflict (a re-send with other values, as the "
+        "upstream would have seen it from the device); never duplicate or any refusal [P]",
+    )
+    upstream_window: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="packets sent to an upstream and not yet acknowledged (1: "
+        "stop-and-wait as in HJ 212 C.47-C.50) [P]",
+    )
+    upstream_ack_timeout_s: float = Field(
+        default=10.0, gt=0, description="HJ 212 Table 1 OverTime for a 9014"
+    )
+    upstream_retries: int = Field(
+        default=3,
+        ge=0,
+        description="resends of an unacknowledged packet before reconnecting (Table 1 ReCount)",
+    )
+    upstream_backoff_s: float = Field(
+        default=1.0, gt=0, description="first reconnect delay, doubled per failure"
+    )
+    upstream_backoff_max_s: float = Field(default=300.0, gt=0, description="longest reconnect delay")
+    upstream_max_rate: float = Field(
+        default=200.0,
+        gt=0,
+        description="packets per second at most to one upstream: back-fill after an "
+        "outage catches up at this pace so a province platform is not flooded [P]",
+    )
+    upstream_batch: int = Field(default=500, ge=1, description="raw packets read from the log at a time")
+    upstream_poll_s: float = Field(
+        default=1.0, gt=0, description="how often a caught-up forwarder looks again"
+    )
+    upstream_gap_wait_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="a raw packet id missing below newer ones is waited for this long "
+        "(a writer transaction still open) before it counts as rolled back and is passed",
+    )
+    upstream_connect_timeout_s: float = Field(default=10.0, gt=0, description="TCP connect timeout")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

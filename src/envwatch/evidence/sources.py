@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, func, select, text
 
 # the schema modules register the source tables on the shared metadata (read by name below)
 from envwatch.alarms import orders_schema as _orders  # noqa: F401
@@ -78,6 +78,7 @@ KINDS: Final[dict[str, str]] = {
     "spot_test_result": "手工比对抽测结果",
     "report_file": "定期报告",
     "certification_pack": "认证证据包",
+    "partition_detached": "数据分区摘离归档",  # core.partitions.retire (issue 10)
 }
 KINDS_EN: Final[dict[str, str]] = {
     "sample_code": "Sample code",
@@ -115,6 +116,7 @@ KINDS_EN: Final[dict[str, str]] = {
     "spot_test_result": "Manual spot-test result",
     "report_file": "Periodic report",
     "certification_pack": "Certification evidence pack",
+    "partition_detached": "Partition detached for archiving",
 }
 # The table each row kind copies (``submit_row``); raw_batch reads raw_packets.
 SOURCE_TABLES: Final[dict[str, str]] = {
@@ -214,6 +216,20 @@ def _runs_text(runs: Sequence[Sequence[int]]) -> str:
     return ", ".join(shown) + more
 
 
+def _retired_packets(conn: Connection, runs: Sequence[Sequence[int]]) -> list[tuple[int, bytes]]:
+    """(id, packet hash) of the packets of ``runs`` found in retired raw_packets partitions."""
+    from envwatch.core.partitions import detached
+
+    out: list[tuple[int, bytes]] = []
+    for table in (t for t in detached(conn) if t.startswith(f"{raw_packets.name}_")):
+        for first, last in runs:
+            query = text(f'SELECT id, raw FROM "{table}" WHERE id >= :a AND id <= :b')
+            out.extend(
+                (int(i), packet_hash(bytes(raw))) for i, raw in conn.execute(query, {"a": first, "b": last})
+            )
+    return out
+
+
 def _recheck_raw_batch(conn: Connection, ref: str, payload: Mapping[str, Any]) -> list[str]:
     runs = [(int(run[0]), int(run[1])) for run in payload["ids"]]
     lines: list[str] = []
@@ -231,6 +247,11 @@ def _recheck_raw_batch(conn: Connection, ref: str, payload: Mapping[str, Any]) -
         hashed.extend((int(i), packet_hash(bytes(raw))) for i, raw in conn.execute(query))
     found = {i for i, _h in hashed}
     missing = id_runs(i for first, last in runs for i in range(first, last + 1) if i not in found)
+    if missing:  # months retired by `envwatch partitions retire` stay readable in their detached tables
+        hashed.extend(_retired_packets(conn, missing))
+        hashed.sort()
+        found = {i for i, _h in hashed}
+        missing = id_runs(i for first, last in runs for i in range(first, last + 1) if i not in found)
     if missing:
         gone = sum(b - a + 1 for a, b in missing)
         lines.append(f"{ref}: {gone} of {expected} packets missing: {raw_packets.name}/{_runs_text(missing)}")

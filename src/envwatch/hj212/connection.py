@@ -29,7 +29,6 @@ Invariants
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -57,6 +56,19 @@ class OutgoingPacket:
 
 
 class Connection:
+    # one per TCP connection and a gateway may hold 100 000 of them: no per-instance dict
+    __slots__ = (
+        "_events",
+        "_framer",
+        "_lazy_cp_cns",
+        "_next",
+        "_peer_mn",
+        "_peer_version",
+        "_policy_for",
+        "_reassembler",
+        "max_frame_bytes",
+    )
+
     def __init__(
         self,
         *,
@@ -71,7 +83,9 @@ class Connection:
         self._lazy_cp_cns = lazy_cp_cns  # CNs whose CP stays text (see decode.decode_details)
         self._framer = Framer(max_frame_bytes)
         self._reassembler = Reassembler(timeout=reassembly_timeout, max_pending=max_pending_messages)
-        self._events: deque[Event] = deque()
+        # events not yet taken, from index _next: a list, as an empty deque costs ~700 bytes per connection
+        self._events: list[Event] = []
+        self._next = 0
         self._peer_mn: str | None = None
         self._peer_version: ProtocolVersion | None = None
 
@@ -98,8 +112,14 @@ class Connection:
 
     def next_event(self) -> Event | NeedData:
         """The next event, or ``NEED_DATA`` when everything received so far has been consumed."""
-        if self._events:
-            return self._events.popleft()
+        events = self._events
+        if self._next < len(events):
+            event = events[self._next]
+            self._next += 1
+            if self._next == len(events):  # all taken: drop the list's storage
+                events.clear()
+                self._next = 0
+            return event
         return NEED_DATA
 
     def expire(self, now: float) -> None:

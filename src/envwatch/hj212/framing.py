@@ -74,6 +74,8 @@ _CONSUMED: Final = _Consumed()
 class Framer:
     """Incremental framer: ``feed(bytes)`` returns the frames and framing errors now decidable."""
 
+    __slots__ = ("_buf", "_max", "_skipping")  # one per connection (see Connection)
+
     def __init__(self, max_frame_bytes: int) -> None:
         if max_frame_bytes < 16:
             raise ValueError("max_frame_bytes must be at least 16")

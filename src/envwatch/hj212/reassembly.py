@@ -51,6 +51,8 @@ def _ranges(numbers: list[int]) -> str:
 
 
 class Reassembler:
+    __slots__ = ("_max", "_pending", "_timeout")  # one per connection (see Connection)
+
     def __init__(self, *, timeout: float, max_pending: int) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")

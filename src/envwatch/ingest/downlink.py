@@ -25,7 +25,7 @@ from envwatch.ingest.store import sql_dialect
 
 if TYPE_CHECKING:
     from envwatch.ingest.session import DeviceSession
-    from envwatch.ingest.writer import Writer
+    from envwatch.ingest.sink import FrameSink
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CommandTracker:
     def __init__(
         self,
         engine: Engine,
-        writer: Writer,
+        writer: FrameSink,
         *,
         overtime_s: float,
         recount: int,
@@ -108,18 +108,20 @@ class CommandTracker:
         """Record that a command was never sent within its time to live (its device did not connect)."""
         self._record(row["id"], ex.EXPIRED, {"reason": f"not sent within {self.ttl_s:.0f} s"}, final=True)
 
-    def start(self, row: dict[str, Any], session: DeviceSession) -> None:
+    def start(self, row: dict[str, Any], session: DeviceSession) -> bool:
+        """Send a queued command; False when it must wait (in progress, or another of its CN is)."""
         if row["qn"] in self.by_qn:
-            return
+            return False
         created: datetime = row["created_at"]
         if self.now() - created > timedelta(seconds=self.ttl_s):
             self.expire(row)
-            return
+            return True
         if any(a.session is session and a.cn == row["cn"] for a in self.by_qn.values()):
-            return  # one exchange per CN per connection at a time: uploads are matched by CN
+            return False  # one exchange per CN per connection at a time: uploads are matched by CN
         active = Active(row["id"], row["device_id"], row["cn"], row["qn"], dict(row["params"]), session)
         self.by_qn[active.qn] = active
         self._send(active)
+        return True
 
     # --- the exchange -----------------------------------------------------------------------------
     def _send(self, active: Active) -> None:

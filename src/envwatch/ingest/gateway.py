@@ -21,9 +21,12 @@ from sqlalchemy import Engine
 
 from envwatch.core.clock import utcnow
 from envwatch.core.settings import Settings
+from envwatch.ingest.command_claims import CommandClaims
 from envwatch.ingest.directory import DeviceDirectory
 from envwatch.ingest.downlink import CommandTracker
+from envwatch.ingest.queue_publish import QueuePublisher, instance_name
 from envwatch.ingest.session import DeviceSession
+from envwatch.ingest.sink import FrameSink
 from envwatch.ingest.store import sql_dialect
 from envwatch.ingest.writer import Writer
 from envwatch.registry.store import DeviceRecord
@@ -37,14 +40,27 @@ class Gateway:
         self.engine = engine
         self.directory = DeviceDirectory(engine)
         self.sql = sql_dialect(engine)  # how hand-written statements bind values on this database
-        self.writer = Writer(
-            engine,
-            batch_max=settings.writer_batch_max,
-            lock_path=settings.data_dir / "writer.lock",
-            sqlite_synchronous=settings.sqlite_synchronous,
-            seen_every_s=settings.device_seen_write_s,
-            offline_grace_s=settings.offline_grace_s,
+        self.instance = instance_name()
+        # scale-out (docs/operations/scale-out.md): publish to JetStream, `envwatch worker` stores
+        self.writer: FrameSink = (
+            QueuePublisher(settings, instance=self.instance)
+            if settings.queue_url
+            else Writer(
+                engine,
+                batch_max=settings.writer_batch_max,
+                lock_path=settings.data_dir / "writer.lock",
+                sqlite_synchronous=settings.sqlite_synchronous,
+                seen_every_s=settings.device_seen_write_s,
+                offline_grace_s=settings.offline_grace_s,
+            )
         )
+        # several gateways may share a database: a command is sent by the one that claims it
+        self.claims = (
+            CommandClaims(engine, self.instance, settings.command_claim_lease_s)
+            if engine.dialect.name != "sqlite"
+            else None
+        )
+        self.started_commands: dict[int, Any] = {}  # id → created_at: sent (or expired) from here
         self.commands = CommandTracker(
             engine, self.writer, overtime_s=settings.command_overtime_s, recount=settings.command_recount
         )
@@ -203,8 +219,11 @@ class Gateway:
             await asyncio.sleep(period)
             now = self.loop.time()
             for session in list(self.sessions):
-                session.conn.expire(now)  # split messages whose parts never came
-                session.drain_events()
+                # the whole walk blocks the loop: with 100 000 idle connections only the few that hold
+                # split messages must do more than compare a time (docs/operations/capacity.md)
+                if session.conn.pending_messages:
+                    session.conn.expire(now)  # split messages whose parts never came
+                    session.drain_events()
                 if now - session.last_activity > self.settings.idle_timeout_s:
                     self.idle_closed += 1
                     session.close(f"idle for more than {self.settings.idle_timeout_s:.0f} s")
@@ -222,7 +241,9 @@ class Gateway:
                 if polls % expiry_every == 0:
                     # commands whose devices never connected in time: the window overlaps the last sweep
                     for row in await asyncio.to_thread(self.commands.overdue, 2 * 60.0):
-                        self.commands.expire(row)
+                        if await self._claim(row):
+                            self.commands.expire(row)
+                            self.started_commands[row["id"]] = row["created_at"]
                 if not self.by_device:
                     continue
                 rows = await asyncio.to_thread(self.commands.queued)
@@ -231,8 +252,27 @@ class Gateway:
                 continue
             for row in rows:
                 session = self.by_device.get(row["device_id"])
-                if session is not None and not session.closed:
-                    self.commands.start(row, session)
+                if session is None or session.closed or not await self._claim(row):
+                    continue
+                if self.commands.start(row, session):
+                    self.started_commands[row["id"]] = row["created_at"]
+            # commands past their time to live are no longer returned by queued(): forget them
+            oldest = utcnow() - timedelta(seconds=self.commands.ttl_s + 300)
+            for command_id in [i for i, at in self.started_commands.items() if at < oldest]:
+                del self.started_commands[command_id]
+
+    async def _claim(self, row: dict[str, Any]) -> bool:
+        """Whether this gateway sends (or expires) the command: not twice from here (its events may not be
+        stored yet), and, with several gateways, only by the one that wins the claim."""
+        if row["id"] in self.started_commands:
+            return False
+        if self.claims is None:
+            return True
+        try:
+            return await asyncio.to_thread(self.claims.claim, row["id"])
+        except Exception:
+            log.exception("claiming command %s failed", row["id"])
+            return False
 
     def stats(self) -> dict[str, int]:
         return {

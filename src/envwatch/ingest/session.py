@@ -56,6 +56,23 @@ _LAZY_CP_CNS = frozenset(KIND_BY_CN)
 
 
 class DeviceSession(asyncio.Protocol):
+    # a gateway holds one per connection, up to max_connections: no per-instance dict
+    # (docs/operations/capacity.md, memory per connection)
+    __slots__ = (
+        "auth_failures",
+        "closed",
+        "conn",
+        "device",
+        "device_ids",
+        "eof",
+        "gw",
+        "in_flight_bytes",
+        "last_activity",
+        "paused",
+        "peer",
+        "transport",
+    )
+
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         s = gateway.settings

@@ -12,6 +12,11 @@ re-send or back-fill of data we have); other fields → a conflict row pointing 
 the stored record lacks → stored in a further part. A stored value is never replaced. Records and
 conflicts point at their raw packet, so the writer hands out raw packet ids itself (``allocate_ids``).
 
+On PostgreSQL the batch goes in by ``COPY`` (psycopg 3 ``cursor.copy``): raw packets straight into
+``raw_packets``; measurement records into a temporary table, then one ``INSERT … SELECT … ORDER BY n ON
+CONFLICT DO NOTHING`` that empties it, so that the first record of a key in the batch wins exactly as
+with one insert per row, and the count of rows that went in is what tells the sorting-out to start.
+
 Invariants: a frame's raw bytes are stored in the same transaction as its measurements; a frame's
 verdict says what happened to it (ok / duplicate / conflict / the protocol or auth failure).
 """
@@ -167,6 +172,23 @@ class PacketStore:
             "changed_at = CASE WHEN device_status.online THEN device_status.changed_at "
             "ELSE excluded.changed_at END"
         )
+        columns = self.MEASUREMENT_COLUMNS
+        # PostgreSQL's COPY path (see the module docstring); the temporary table lives as long as the
+        # connection and is empty between batches
+        self.sql_copy_raw = (
+            "COPY raw_packets (id, received_at, peer, device_id, mn, cn, qn, verdict, reason, raw) FROM STDIN"
+        )
+        self.sql_temp = (
+            "DO $$ BEGIN IF to_regclass('pg_temp.ingest_measurements') IS NULL THEN "
+            "CREATE TEMPORARY TABLE ingest_measurements (n integer, device_id integer, kind text, "
+            "data_time timestamptz, part smallint, factors jsonb, packet_id bigint, backfill boolean, "
+            "received_at timestamptz); END IF; END $$"
+        )
+        self.sql_copy_measure = f"COPY ingest_measurements (n, {columns}) FROM STDIN"
+        self.sql_move_measure = (
+            f"WITH batch AS (DELETE FROM ingest_measurements RETURNING *) INSERT INTO measurements ({columns}) "
+            f"SELECT {columns} FROM batch ORDER BY n ON CONFLICT (device_id, kind, data_time, part) DO NOTHING"
+        )
         self._next_id: int | None = None
         # the evidence entry of the packets written in the open transaction (written before its commit)
         self.evidence = RawBatchLog(p, self.d.time)
@@ -217,14 +239,10 @@ class PacketStore:
         stored = [0 if r is None else len(r.factors) for r in records]
         duplicates = [0] * len(frames)
         conflicts = [0] * len(frames)
-        if rows:
-            cursor.executemany(self.sql_measure, rows)
-            if cursor.rowcount != len(rows):
-                for i, record in enumerate(records):
-                    if record is not None:
-                        stored[i], duplicates[i], conflicts[i] = self._sort_out(
-                            cursor, ids[i], frames[i], record
-                        )
+        if rows and self._insert_measurements(cursor, rows) != len(rows):
+            for i, record in enumerate(records):
+                if record is not None:
+                    stored[i], duplicates[i], conflicts[i] = self._sort_out(cursor, ids[i], frames[i], record)
         raw_rows = []
         outcomes = []
         for i, (packet_id, frame) in enumerate(zip(ids, frames, strict=True)):
@@ -257,10 +275,30 @@ class PacketStore:
                     conflicts=conflicts[i],
                 )
             )
-        cursor.executemany(self.sql_raw, raw_rows)
+        self._insert_raw(cursor, raw_rows)
         self.evidence.add(ids, [frame.raw for frame in frames])
         self._mark_seen(cursor, frames)
         return outcomes
+
+    def _insert_raw(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        if self.d.name != "postgresql":
+            cursor.executemany(self.sql_raw, rows)
+            return
+        with cursor.copy(self.sql_copy_raw) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _insert_measurements(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert the records that are not stored yet; returns how many went in."""
+        if self.d.name != "postgresql":
+            cursor.executemany(self.sql_measure, rows)
+            return int(cursor.rowcount)
+        cursor.execute(self.sql_temp)
+        with cursor.copy(self.sql_copy_measure) as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((n, *row))
+        cursor.execute(self.sql_move_measure)
+        return int(cursor.rowcount)
 
     @staticmethod
     def _record(frame: InboundFrame) -> MeasurementRecord | Refusal | None:

@@ -25,6 +25,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +99,8 @@ class Writer:
         self.batch_max = batch_max
         self.dispatch: Dispatch = dispatch or (lambda fn: fn())
         self.on_batch: Callable[[int], object] | None = None  # called (receiver thread) with the backlog
+        # called (receiver thread) with a batch's seconds from its send to its commit answer (metrics)
+        self.on_commit: Callable[[float], object] | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = WriterLock(lock_path) if lock_path and engine.dialect.name == "sqlite" else None
         self._feeder: threading.Thread | None = None
@@ -128,6 +131,12 @@ class Writer:
             self._child = None
         if self._lock:
             self._lock.release()
+
+    @property
+    def alive(self) -> bool:
+        """The writer process is running (readiness, /readyz)."""
+        child = self._child
+        return child is not None and child.alive and child.process.is_alive()
 
     @property
     def backlog(self) -> int:
@@ -186,6 +195,7 @@ class Writer:
             if booked:
                 child.inflight.append(items)
                 child.inflight_items += len(items)
+                child.sent_at.append(time.monotonic())
         if booked:
             try:
                 child.send_bytes(payload)
@@ -212,11 +222,15 @@ class Writer:
             with child.lock:
                 items = child.inflight.popleft()
                 child.inflight_items -= len(items)
+                sent = child.sent_at.popleft()
             self._report(items, results)
+            if self.on_commit is not None:
+                self.on_commit(time.monotonic() - sent)
         with child.lock:  # the process ended: whatever it did not answer was not committed
             child.alive = False
             lost = list(child.inflight)
             child.inflight.clear()
+            child.sent_at.clear()
             child.inflight_items = 0
         for items in lost:
             self._report(items, [_lost(i) for i in items])
@@ -239,9 +253,12 @@ class Writer:
 
     def _spawn(self) -> _Child:
         child = _Child(self.url, self.sqlite_synchronous, self.seen)
-        threading.Thread(
+        # kept on the child so that stop() waits for it: the last answers are dispatched before stop()
+        # returns (without it a loaded machine could return from stop() with outcomes still unreported)
+        child.receiver = threading.Thread(
             target=self._receive, args=(child,), name="envwatch-writer-receiver", daemon=True
-        ).start()
+        )
+        child.receiver.start()
         return child
 
 
@@ -276,6 +293,7 @@ class _Child:
         self.alive = True
         self.inflight: collections.deque[list[Any]] = collections.deque()  # sent, not yet answered
         self.inflight_items = 0
+        self.sent_at: collections.deque[float] = collections.deque()  # when each in-flight batch was sent
         self.receiver: threading.Thread | None = None
 
     def send_bytes(self, payload: bytes) -> None:

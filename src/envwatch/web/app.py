@@ -14,7 +14,9 @@ import envwatch
 from envwatch.core.blobs import BlobStore
 from envwatch.core.errors import EnvwatchError
 from envwatch.core.settings import Settings
+from envwatch.ingest.metrics import metrics_registry
 from envwatch.monitoring.hour_cache import HourCache
+from envwatch.web import health
 from envwatch.web.accounts.api import auth_router, users_router
 from envwatch.web.accounts.audit import AuditMiddleware
 from envwatch.web.api import (
@@ -51,6 +53,7 @@ from envwatch.web.api import (
     sampling_public,
     sampling_samples,
     sampling_stats,
+    upstreams,
     videos,
 )
 from envwatch.web.auth import CurrentPrincipal, admin_token
@@ -88,6 +91,7 @@ from envwatch.web.pages import (
     sampling_stats_page,
     sampling_steps_view,
     supervision_page,
+    upstreams_page,
     verify_page,
     videos_page,
     workbench,
@@ -113,6 +117,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     # today's judged hours of the regional overview, shared by every request (monitoring.hour_cache)
     app.state.hour_cache = HourCache()
     app.state.admin_token = admin_token(settings)
+    app.state.metrics = metrics_registry(gateway)  # /metrics (web.health, ingest.metrics)
     # the blob store is opened once now, so an S3 bucket without Object Lock stops the start with its
     # reason instead of failing the first upload (core.blob_s3)
     BlobStore.from_settings(settings)
@@ -123,16 +128,13 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     async def _envwatch_error(_request: Request, exc: EnvwatchError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.http_status)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness (no token; says nothing about data)")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     @app.get("/api/v1/gateway", tags=["ops"], summary="Gateway counters (connections, frames, writer)")
     def gateway_stats(_who: CurrentPrincipal) -> dict[str, Any]:
         gw = app.state.gateway
         return {"running": gw is not None, **(gw.stats() if gw is not None else {})}
 
     for router in (
+        health.router,
         devices.router,
         hours.router,
         packets.router,
@@ -167,6 +169,7 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
         compliance_supervision.router,
         reports_periodic.router,
         certification_pack.router,
+        upstreams.router,
         auth_router,
         users_router,
     ):
@@ -213,5 +216,6 @@ def create_app(settings: Settings, engine: Engine, gateway: Any = None) -> FastA
     app.include_router(supervision_page.router)
     app.include_router(periodic_reports_page.router)
     app.include_router(certification_pack_page.router)
+    app.include_router(upstreams_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -73,7 +73,10 @@ from tests.web.pages.test_pages import login
 A_NAME = "甲化工有限公司"
 # Pages anyone may read (SX-7 disclosure, the login page, the language switch, liveness); still checked
 # for 乙's user like the others where they carry 甲's data by design (public: 甲 publishes by default).
-PUBLIC = {"/login", "/lang/{locale}", "/public", "/public/{credit_code}", "/healthz", "/logout", "/v/{code}"}
+PUBLIC = {
+    *("/login", "/lang/{locale}", "/public", "/public/{credit_code}", "/healthz", "/logout", "/v/{code}"),
+    *("/readyz", "/metrics"),  # readiness and Prometheus metrics: no data (web.health)
+}
 # 甲's published data, to anyone: their purpose; a label's verification page, to anyone holding the label
 # (it names no enterprise, person, place or note: tests/web/pages/test_verify_page.py)
 PUBLIC_DATA = {"/public", "/public/{credit_code}", "/v/{code}"}

@@ -369,8 +369,15 @@ def test_a_failed_request_keeps_the_entry_until_the_page_is_opened_again(phone: 
     page.route("**/api/v1/sampling/samples/sync", lambda route: route.abort("connectionfailed"))
     _register(phone, cod, "无色透明")
     expect(page.locator("#queue-count")).to_have_text("1")
-    queued = page.evaluate("JSON.parse(localStorage.getItem('envwatch.sampling.queue.lab_a'))")
-    assert queued[0]["entry"]["offline"] is True  # the request failed: it counts as made offline
+    # the entry is queued first and sent after; only once the request has failed is it flagged offline
+    # (reading the queue as soon as the count shows 1 raced with that, and failed once in a full run)
+    page.wait_for_function(
+        """() => {
+            const q = JSON.parse(localStorage.getItem('envwatch.sampling.queue.lab_a') || '[]');
+            return q.length === 1 && q[0].entry.offline === true;
+        }""",
+        timeout=10_000,
+    )  # the request failed: it counts as made offline
     assert sample_count(fw.engine, cod) == before
     page.unroute("**/api/v1/sampling/samples/sync")
     phone.errors.clear()  # chromium logs the aborted request

@@ -84,6 +84,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/reports", N_("Reports"), DATA_ROLES),
     NavItem("/disclosure", N_("Public disclosure"), frozenset({"admin", "enterprise"})),
     NavItem("/inbox", N_("Messages"), DATA_ROLES - {"auditor"}),
+    # forwarding to upstream platforms (issue 10): the status of each upstream
+    NavItem("/upstreams", N_("Upstream forwarding"), frozenset({"admin", "regulator"})),
     NavItem("/admin/registry", N_("Registry"), frozenset({"admin"})),
     NavItem("/admin/users", N_("Users"), frozenset({"admin"})),
 )
