@@ -102,13 +102,21 @@ def test_the_real_local_store_is_measured(settings: Settings, sqlite_engine: Eng
 def test_the_loop_checks_until_cancelled(settings: Settings, sqlite_engine: Engine) -> None:
     fast = settings.model_copy(update={"storage_check_every_s": 0.05})
 
+    def checks() -> int:
+        with sqlite_engine.connect() as conn:
+            found: int = conn.execute(select(func.count()).select_from(storage_checks)).scalar_one()
+        return found
+
     async def run() -> None:
+        # Wait for two rounds rather than a fixed time: on a loaded machine 0.4 s may hold only one.
         task = asyncio.create_task(storage_loop(sqlite_engine, fast))
-        await asyncio.sleep(0.4)
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if checks() >= 2:
+                break
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(run())
-    with sqlite_engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(storage_checks)).scalar_one() >= 2
+    assert checks() >= 2
