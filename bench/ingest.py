@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,11 +111,17 @@ class LoggerProtocol(asyncio.Protocol):
 
 
 async def drive(
-    n: int, port: int | list[int], rate: float, duration: float, drain_s: float = 15.0
+    n: int,
+    port: int | list[int],
+    rate: float,
+    duration: float,
+    drain_s: float = 15.0,
+    at_start: Callable[[], object] | None = None,
 ) -> tuple[Load, float]:
     """Open-loop load: device i sends every n/rate seconds, the devices evenly staggered; with several
     ports (bench/scaleout.py: several gateways) device i talks to port i mod len(ports). The last acks
-    are awaited up to ``drain_s``."""
+    are awaited up to ``drain_s``. ``at_start`` is called once every connection is open, just before the
+    first packet is sent."""
     ports = port if isinstance(port, list) else [port]
     load = Load()
     interval = n / rate
@@ -129,6 +136,8 @@ async def drive(
             lambda: LoggerProtocol(load), "127.0.0.1", ports[i % len(ports)]
         )
         protocols.append(proto)
+    if at_start is not None:
+        at_start()
     start = time.perf_counter()
     slot = interval / n
     total = n * per_device
@@ -216,6 +225,25 @@ def load_figures(load: Load, elapsed: float) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time (user + system, seconds) used so far by process ``pid`` and by each of its descendants,
+    keyed "pid name", read from /proc (Linux). Empty where /proc is not there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            children = " ".join(c.read_text() for c in Path(f"/proc/{p}/task").glob("*/children"))
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        found[f"{p} {name}"] = round((int(fields[11]) + int(fields[12])) / tick, 2)  # utime, stime
+        todo.extend(int(c) for c in children.split())
+    return found
+
+
 def start_gateway(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """``envwatch gateway`` as its own process on ``data_dir``; its log goes to ``data_dir/gateway.log``."""
     with (data_dir / "gateway.log").open("wb") as log:
@@ -270,8 +298,16 @@ def main() -> None:
             runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
         except ImportError:
             runner = asyncio.Runner()
+        before: dict[str, float] = {}
+
+        def mark() -> None:  # CPU used so far, once the connections are open
+            before.update(cpu_seconds(server.pid), client=time.process_time())
+
         with runner:
-            load, elapsed = runner.run(drive(args.connections, port, args.rate, args.duration))
+            load, elapsed = runner.run(drive(args.connections, port, args.rate, args.duration, at_start=mark))
+        # what the load itself cost: CPU seconds from the first packet sent to the last ack
+        cpu = {k: round(v - before.get(k, 0.0), 2) for k, v in cpu_seconds(server.pid).items()}
+        cpu["load client"] = round(time.process_time() - before["client"], 2)
     finally:
         server.terminate()
         server.wait(timeout=600)  # it first stores everything it received
@@ -289,6 +325,8 @@ def main() -> None:
         "stored_ok_packets": stored,
         "stored_data_points": points,
         "every_acked_packet_stored": stored >= load.acked,
+        # the gateway's process tree (gateway, forkserver, writer) and the client, during the load
+        "cpu_seconds": cpu,
         "client_errors": load.errors,
     }
     args.out.mkdir(parents=True, exist_ok=True)

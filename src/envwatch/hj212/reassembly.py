@@ -92,6 +92,8 @@ class Reassembler:
 
     def expire(self, now: float) -> list[ProtocolError]:
         """Messages quiet for at least ``timeout`` seconds, reported and forgotten."""
+        if not self._pending:  # nearly always: this runs on every read of every connection
+            return []
         due = [key for key, entry in self._pending.items() if now - entry.last_seen >= self._timeout]
         return [
             self._incomplete(key, self._pending.pop(key), f"no new part for {self._timeout:g} s")

