@@ -39,7 +39,6 @@ __all__ = ["Decoded", "decode_details", "decode_frame", "decode_with"]
 
 PolicyLookup = Callable[[str], DevicePolicy | None]
 
-_CP_START = re.compile(rb"(?:^|;)CP=&&")
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
 _STANDARD_ONLY = frozenset({CrcVariant.STANDARD})
 
@@ -150,11 +149,12 @@ def decode_details(
 
 def _plaintext(sent: bytes, policy: DevicePolicy | None, out: Decoded) -> bytes | None:
     """The plaintext segment bytes (decrypting the CP area when it is encrypted)."""
-    match = _CP_START.search(sent)
-    if match is None:
+    start = _cp_start(sent)
+    if start < 0:
         return sent
-    start, end = match.end(), sent.rfind(b"&&")
-    if end < start or not is_encrypted_region(sent[start:end]):
+    end = sent.rfind(b"&&")
+    # the first bytes say whether it is ciphertext: no copy of a plaintext region (every frame comes here)
+    if end < start or not is_encrypted_region(sent[start : start + 3]):
         return sent
     out.encrypted = True
     key = policy.sm4_key if policy is not None else None
@@ -168,6 +168,17 @@ def _plaintext(sent: bytes, policy: DevicePolicy | None, out: Decoded) -> bytes 
         out.fail(exc.kind, exc.reason)
         return None
     return sent[:start] + region + sent[end:]
+
+
+def _cp_start(sent: bytes) -> int:
+    """Where the CP data area begins (after ``CP=&&`` at the start or after a ``;``), or -1.
+
+    ``bytes.find`` rather than a regex: the search runs on every frame, and ``(?:^|;)CP=&&`` costs 3 µs
+    on a 370-byte packet."""
+    if sent.startswith(b"CP=&&"):
+        return 5
+    found = sent.find(b";CP=&&")
+    return found + 6 if found >= 0 else -1
 
 
 def _check_length(out: Decoded, sent: bytes, plain: bytes, text: str) -> None:

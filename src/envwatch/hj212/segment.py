@@ -59,7 +59,6 @@ _ITEM = re.compile(r"[;,]*([^=;,]+)=(//.*?//(?=[;,]|\Z)|[^;,]*)(?:[;,]|\Z)", re.
 # The same without the //...// form: used past the last possible closing '//', where that form
 # can only fail after scanning to the end (which would make junk input quadratic).
 _PLAIN_ITEM = re.compile(r"[;,]*([^=;,]+)=([^;,]*)(?:[;,]|\Z)")
-_CP_START = re.compile(r"(?:^|;)CP=&&")
 
 
 def _malformed(reason: str) -> HJ212Error:
@@ -75,19 +74,23 @@ def split_segment(segment: str) -> tuple[str, str | None]:
 
     The data area is None when the segment has no CP field at all (tolerated).
     """
-    match = _CP_START.search(segment)
-    if match is None:
-        if re.search(r"(?:^|;)CP=", segment):
-            raise _malformed("CP value is not wrapped in '&&…&&'")
-        return segment, None
-    region_start = match.end()
+    # CP=&& at the start or after a ';' (str.find, not a regex: this runs for every frame received)
+    if segment.startswith("CP=&&"):
+        cp_at, region_start = 0, 5
+    else:
+        cp_at = segment.find(";CP=&&")
+        if cp_at < 0:
+            if re.search(r"(?:^|;)CP=", segment):
+                raise _malformed("CP value is not wrapped in '&&…&&'")
+            return segment, None
+        region_start = cp_at + 6
     region_end = segment.rfind("&&")
     if region_end < region_start:
         raise _malformed("CP data area is not closed by '&&'")
     rest = segment[region_end + 2 :]
     if rest and not rest.startswith(";"):
         raise _malformed(f"unexpected text {_short(rest)} after the closing '&&' of CP")
-    head = segment[: match.start()]
+    head = segment[:cp_at]
     return (f"{head}{rest}" if head else rest.lstrip(";")), segment[region_start:region_end]
 
 
