@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import count
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from envwatch.monitoring.schema import measurements
 from envwatch.monitoring.store import MeasurementQuery, read_measurements
+from envwatch.registry.schema import devices, enterprises, outlets
 from envwatch.registry.store import DeviceRow, import_devices, load_devices
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -67,3 +69,65 @@ def first_uncovered_year(after: int = 2025) -> int:
 
     calendar = WorkdayCalendar()
     return next(y for y in range(after + 1, 2200) if not calendar.covers(y))
+
+
+_packet_ids = count(1)
+
+
+def put_measurement(
+    engine: Engine,
+    device_id: int,
+    kind: str,
+    at: datetime,
+    factors: dict[str, dict[str, str]],
+    *,
+    part: int = 0,
+    backfill: bool = False,
+    received_at: datetime | None = None,
+) -> None:
+    """One measurement record stored directly (a made-up packet id), received an hour and 30 s after its
+    data time unless ``received_at`` says otherwise."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(measurements).values(
+                device_id=device_id,
+                kind=kind,
+                data_time=at,
+                part=part,
+                factors=factors,
+                packet_id=next(_packet_ids),
+                backfill=backfill,
+                received_at=received_at or at + timedelta(hours=1, seconds=30),
+            )
+        )
+
+
+def enterprise_with_outlet(
+    conn: Connection, device_id: int, *, credit_code: str, region_code: str
+) -> tuple[int, int]:
+    """A power plant (示例电厂) in ``region_code`` with one gas outlet (1号排口, DA001) holding the device;
+    returns (enterprise id, outlet id)."""
+    enterprise_id = conn.execute(
+        insert(enterprises).values(
+            name="示例电厂",
+            credit_code=credit_code,
+            region_code=region_code,
+            industry="",
+            attention_level="other",
+            address="",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    ).inserted_primary_key[0]
+    outlet_id = conn.execute(
+        insert(outlets).values(
+            enterprise_id=enterprise_id,
+            code="DA001",
+            name="1号排口",
+            kind="gas",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    ).inserted_primary_key[0]
+    conn.execute(update(devices).where(devices.c.id == device_id).values(outlet_id=outlet_id))
+    return int(enterprise_id), int(outlet_id)

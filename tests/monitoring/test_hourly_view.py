@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import count
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert
 
 from envwatch.core.errors import InvalidInput, NotFound
 from envwatch.core.settings import Settings
@@ -18,17 +17,21 @@ from envwatch.monitoring.day_counts import day_start
 from envwatch.monitoring.hourly_view import device_hours, hour_views_for_factors
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark, review_mark
-from envwatch.monitoring.schema import measurements
 from envwatch.registry.models import EmissionLimitIn
-from envwatch.registry.schema import devices, enterprises, outlets
 from envwatch.registry.service_limits import add_emission_limit
-from tests.helpers import GAS_MN, NOW, WATER_MN, register_demo_devices
+from tests.helpers import (
+    GAS_MN,
+    NOW,
+    WATER_MN,
+    enterprise_with_outlet,
+    put_measurement,
+    register_demo_devices,
+)
 
 DAY = date(2026, 11, 20)  # NOW (2026-11-22 12:00 China time) is well after it
 SO2, O2, COD, FLOW = "a21026", "a19001", "w01018", "w00000"
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-_packets = count(1)
 
 
 def hour_at(h: int) -> datetime:
@@ -38,19 +41,7 @@ def hour_at(h: int) -> datetime:
 def put(
     engine: Engine, device_id: int, kind: str, start: datetime, factors: dict[str, dict[str, str]]
 ) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            insert(measurements).values(
-                device_id=device_id,
-                kind=kind,
-                data_time=start,
-                part=0,
-                factors=factors,
-                packet_id=next(_packets),
-                backfill=False,
-                received_at=start + HOUR,
-            )
-        )
+    put_measurement(engine, device_id, kind, start, factors, received_at=start + HOUR)
 
 
 def mark(engine: Engine, device_id: int, code: str, start: datetime, end: datetime, *, approve: bool) -> None:
@@ -179,30 +170,9 @@ def test_a_missing_hour_has_source_none(engine: Engine, settings: Settings, ids:
 
 def _outlet_with_reference_o2(engine: Engine, device_id: int) -> None:
     with engine.begin() as conn:
-        eid = conn.execute(
-            insert(enterprises).values(
-                name="示例电厂",
-                credit_code="91110000MA00000001",
-                region_code="110105",
-                industry="",
-                attention_level="other",
-                address="",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        ).inserted_primary_key[0]
-        oid = conn.execute(
-            insert(outlets).values(
-                enterprise_id=eid,
-                code="DA001",
-                name="1号排口",
-                kind="gas",
-                permit_number="",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        ).inserted_primary_key[0]
-        conn.execute(update(devices).where(devices.c.id == device_id).values(outlet_id=oid))
+        _, oid = enterprise_with_outlet(
+            conn, device_id, credit_code="91110000MA00000001", region_code="110105"
+        )
         limit = EmissionLimitIn(
             factor=SO2,
             hour_limit=Decimal("35"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
 from envwatch.cli import app
@@ -30,8 +30,14 @@ from envwatch.monitoring.parquet_export import (
 )
 from envwatch.monitoring.schema import measurements
 from envwatch.monitoring.store import MeasurementQuery, read_measurements
-from envwatch.registry.schema import devices, enterprises, outlets
-from tests.helpers import GAS_MN, NOW, WATER_MN, register_demo_devices
+from tests.helpers import (
+    GAS_MN,
+    NOW,
+    WATER_MN,
+    enterprise_with_outlet,
+    put_measurement,
+    register_demo_devices,
+)
 
 SO2, NOX, O2 = "a21026", "a21002", "a19001"
 HOUR = timedelta(hours=1)
@@ -51,19 +57,9 @@ def put(
     factors: dict[str, dict[str, str]],
     part: int = 0,
 ) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            insert(measurements).values(
-                device_id=device_id,
-                kind=kind,
-                data_time=at,
-                part=part,
-                factors=factors,
-                packet_id=next(_packets),
-                backfill=part == 1,
-                received_at=at + HOUR,
-            )
-        )
+    put_measurement(
+        engine, device_id, kind, at, factors, part=part, backfill=part == 1, received_at=at + HOUR
+    )
 
 
 @pytest.fixture
@@ -152,24 +148,9 @@ def test_region_and_enterprise_choose_the_devices(
     engine: Engine, ids: dict[str, int], tmp_path: Path
 ) -> None:
     with engine.begin() as conn:
-        eid = conn.execute(
-            insert(enterprises).values(
-                name="示例电厂",
-                credit_code="91320500MA00000001",
-                region_code="320505",
-                industry="",
-                attention_level="other",
-                address="",
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        ).inserted_primary_key[0]
-        oid = conn.execute(
-            insert(outlets).values(
-                enterprise_id=eid, code="DA001", name="1号排口", kind="gas", created_at=NOW, updated_at=NOW
-            )
-        ).inserted_primary_key[0]
-        conn.execute(update(devices).where(devices.c.id == ids[GAS_MN]).values(outlet_id=oid))
+        eid, _ = enterprise_with_outlet(
+            conn, ids[GAS_MN], credit_code="91320500MA00000001", region_code="320505"
+        )
     by_region = export_measurements(engine, ExportQuery(*PERIOD, region="3205"), tmp_path / "a")
     by_enterprise = export_measurements(engine, ExportQuery(*PERIOD, enterprise_id=eid), tmp_path / "b")
     elsewhere = export_measurements(engine, ExportQuery(*PERIOD, region="11"), tmp_path / "c")

@@ -22,15 +22,12 @@ from envwatch.monitoring.derived_schema import factor_day_hours
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark, review_mark
 from envwatch.monitoring.rates import RateQuery, compute_rates
-from envwatch.monitoring.schema import measurements
 from envwatch.registry.schema import enterprises, outlets
-from tests.helpers import GAS_MN, NOW, WATER_MN, register_demo_devices
+from tests.helpers import GAS_MN, NOW, WATER_MN, put_measurement, register_demo_devices
 
 DAY = date(2026, 11, 20)  # a Friday; NOW (2026-11-22 12:00 China time) is well after it
 GAS = ("a21002", "a21026", "a34013")  # NOx, SO2, PM: the default rated gas factors
 WATER = ("w01018", "w21001", "w21003", "w21011")
-
-_packet_ids = iter(range(1, 10**9))
 
 
 def hour_at(day: date, hour: int) -> datetime:
@@ -48,19 +45,9 @@ def put(
     backfill: bool = False,
     part: int = 0,
 ) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            insert(measurements).values(
-                device_id=device_id,
-                kind=kind,
-                data_time=start,
-                part=part,
-                factors=factors,
-                packet_id=next(_packet_ids),
-                backfill=backfill,
-                received_at=received_at or start + timedelta(hours=1, seconds=30),
-            )
-        )
+    put_measurement(
+        engine, device_id, kind, start, factors, part=part, backfill=backfill, received_at=received_at
+    )
 
 
 def put_day(
