@@ -102,14 +102,11 @@ def put_measurement(
         )
 
 
-def enterprise_with_outlet(
-    conn: Connection, device_id: int, *, credit_code: str, region_code: str
-) -> tuple[int, int]:
-    """A power plant (示例电厂) in ``region_code`` with one gas outlet (1号排口, DA001) holding the device;
-    returns (enterprise id, outlet id)."""
+def add_enterprise(conn: Connection, *, name: str, credit_code: str, region_code: str) -> int:
+    """An enterprise with the fields a test does not care about left empty; its id."""
     enterprise_id = conn.execute(
         insert(enterprises).values(
-            name="示例电厂",
+            name=name,
             credit_code=credit_code,
             region_code=region_code,
             industry="",
@@ -119,6 +116,15 @@ def enterprise_with_outlet(
             updated_at=NOW,
         )
     ).inserted_primary_key[0]
+    return int(enterprise_id)
+
+
+def enterprise_with_outlet(
+    conn: Connection, device_id: int, *, credit_code: str, region_code: str
+) -> tuple[int, int]:
+    """A power plant (示例电厂) in ``region_code`` with one gas outlet (1号排口, DA001) holding the device;
+    returns (enterprise id, outlet id)."""
+    enterprise_id = add_enterprise(conn, name="示例电厂", credit_code=credit_code, region_code=region_code)
     outlet_id = conn.execute(
         insert(outlets).values(
             enterprise_id=enterprise_id,
@@ -130,4 +136,4 @@ def enterprise_with_outlet(
         )
     ).inserted_primary_key[0]
     conn.execute(update(devices).where(devices.c.id == device_id).values(outlet_id=outlet_id))
-    return int(enterprise_id), int(outlet_id)
+    return enterprise_id, int(outlet_id)

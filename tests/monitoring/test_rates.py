@@ -22,8 +22,8 @@ from envwatch.monitoring.derived_schema import factor_day_hours
 from envwatch.monitoring.marks import MarkDraft, MarkPolicy
 from envwatch.monitoring.marks_store import create_mark, review_mark
 from envwatch.monitoring.rates import RateQuery, compute_rates
-from envwatch.registry.schema import enterprises, outlets
-from tests.helpers import GAS_MN, NOW, WATER_MN, put_measurement, register_demo_devices
+from envwatch.registry.schema import outlets
+from tests.helpers import GAS_MN, NOW, WATER_MN, add_enterprise, put_measurement, register_demo_devices
 
 DAY = date(2026, 11, 20)  # a Friday; NOW (2026-11-22 12:00 China time) is well after it
 GAS = ("a21002", "a21026", "a34013")  # NOx, SO2, PM: the default rated gas factors
@@ -283,18 +283,9 @@ def test_late_marks_change_rates_only_when_allowed(
 def test_grouping_by_enterprise_and_region(engine: Engine, settings: Settings, ids: dict[str, int]) -> None:
     with engine.begin() as conn:
         for n, (region, mn) in enumerate([("110105", GAS_MN), ("110108", WATER_MN)]):
-            eid = conn.execute(
-                insert(enterprises).values(
-                    name=f"企业{n}",
-                    credit_code=f"91110000MA0000000{n}",
-                    region_code=region,
-                    industry="",
-                    attention_level="other",
-                    address="",
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            ).inserted_primary_key[0]
+            eid = add_enterprise(
+                conn, name=f"企业{n}", credit_code=f"91110000MA0000000{n}", region_code=region
+            )
             oid = conn.execute(
                 insert(outlets).values(
                     enterprise_id=eid,
