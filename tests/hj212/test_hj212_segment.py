@@ -1,10 +1,13 @@
 """Data segment parsing: the field quirks seen in real traffic, and the formatting inverse."""
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envwatch.hj212 import HJ212Error, parse_segment
+from envwatch.hj212 import ErrorKind, HJ212Error, parse_segment
+from envwatch.hj212.decode import _cp_start
 from envwatch.hj212.segment import (
     _parse_cp_items,
     _parse_cp_plain,
@@ -203,3 +206,35 @@ def _outcome(fn, region: str):  # type: ignore[no-untyped-def]
 def test_plain_and_item_parsers_agree(parts: list[str]) -> None:
     region = "".join(parts)
     assert _outcome(_parse_cp_plain, region) == _outcome(_parse_cp_items, region)
+
+
+# How the CP area used to be found (a regex); the find-based versions must find it at the same place.
+_CP_START = re.compile(r"(?:^|;)CP=&&")
+
+
+def _split_segment_by_regex(segment: str) -> tuple[str, str | None]:
+    match = _CP_START.search(segment)
+    if match is None:
+        if re.search(r"(?:^|;)CP=", segment):
+            raise HJ212Error(ErrorKind.MALFORMED, "not wrapped")
+        return segment, None
+    region_end = segment.rfind("&&")
+    if region_end < match.end():
+        raise HJ212Error(ErrorKind.MALFORMED, "not closed")
+    rest = segment[region_end + 2 :]
+    if rest and not rest.startswith(";"):
+        raise HJ212Error(ErrorKind.MALFORMED, "text after")
+    head = segment[: match.start()]
+    return (f"{head}{rest}" if head else rest.lstrip(";")), segment[match.end() : region_end]
+
+
+@given(
+    st.lists(
+        st.sampled_from(["CP=&&", ";", "CP=", "&&", "&", "a=1", "CP", "=&&", ";CP=&&", "C"]), max_size=12
+    )
+)
+def test_the_cp_area_is_found_where_the_regex_found_it(parts: list[str]) -> None:
+    segment = "".join(parts)
+    match = _CP_START.search(segment)
+    assert _cp_start(segment.encode()) == (-1 if match is None else match.end())
+    assert _outcome(split_segment, segment) == _outcome(_split_segment_by_regex, segment)
