@@ -131,6 +131,16 @@ async def send_all(dev: Logger, batch: list[tuple[str, bytes]]) -> None:
     assert acked == {qn for qn, _raw in batch}
 
 
+async def queue_through_one_gateway(
+    settings: Settings, engine: Engine, batch: list[tuple[str, bytes]]
+) -> None:
+    """One logger sends ``batch`` through one gateway, which queues it (no worker stores it yet)."""
+    async with gateways(settings, engine) as [(_gw, port)]:
+        dev = await Logger.connect(port)
+        await send_all(dev, batch)
+        await dev.close()
+
+
 # --- the wire: what a worker accepts ---------------------------------------------------------------
 def test_only_frames_and_the_gateways_statements_are_accepted() -> None:
     sql, params = decode(encode_statement("INSERT INTO command_events (x) VALUES (%s)", (utcnow(), b"\x00")))
@@ -188,10 +198,7 @@ def test_a_message_stored_but_not_acknowledged_is_skipped_when_delivered_again(
     batch = packets(30)
 
     async def main() -> None:
-        async with gateways(settings, pg_engine) as [(_gw, port)]:
-            dev = await Logger.connect(port)
-            await send_all(dev, batch)
-            await dev.close()
+        await queue_through_one_gateway(settings, pg_engine, batch)
         # "worker one": fetch, store, commit, and die before acknowledging
         nc = await nats.connect(settings.queue_url or "")
         js = nc.jetstream()
@@ -227,10 +234,7 @@ def test_worker_killed_mid_stream_and_another_finishes(
     batch = packets(400)
 
     async def main() -> None:
-        async with gateways(settings, pg_engine) as [(_gw, port)]:
-            dev = await Logger.connect(port)
-            await send_all(dev, batch)
-            await dev.close()
+        await queue_through_one_gateway(settings, pg_engine, batch)
         env = {
             **os.environ,
             "ENVWATCH_DATABASE_URL": settings.database_url or "",
