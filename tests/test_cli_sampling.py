@@ -19,7 +19,7 @@ from envwatch.core.blobs import BlobStore
 from envwatch.core.settings import Settings
 from envwatch.sampling import labels
 from envwatch.sampling.schema import custody_events, samples
-from tests.sampling.conftest import SamplingWorld, build_sampling_world, count
+from tests.sampling.conftest import SamplingWorld, build_sampling_world, count, mistyped
 from tests.sampling.test_stats import story
 
 runner = CliRunner()
@@ -230,7 +230,7 @@ def test_show_and_verify(world: SamplingWorld, settings: Settings) -> None:
     assert verified.exit_code == 0, verified.output
     assert f"{codes['rejected']}: authentic, issued 2026-11-23 by 温州检测; state rejected" in verified.output
     assert "陈采样" not in verified.output and "封条破损" not in verified.output  # nothing private
-    forged = runner.invoke(app, ["sampling", "verify", codes["live"][:-1] + "X", *_data(settings)])
+    forged = runner.invoke(app, ["sampling", "verify", mistyped(codes["live"]), *_data(settings)])
     assert forged.exit_code == 1 and "NOT AUTHENTIC" in forged.output
     missing = runner.invoke(app, ["sampling", "show", "330302-WZJC-261123-9999-ABCDEF-0", *_data(settings)])
     assert missing.exit_code == 2 and "no sample with code" in missing.output

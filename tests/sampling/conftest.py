@@ -150,6 +150,11 @@ class SamplingWorld:
         }
 
 
+def mistyped(code: str) -> str:
+    """``code`` with its last (check) character replaced by a different one, so the result never matches."""
+    return code[:-1] + ("0" if code[-1] != "0" else "1")
+
+
 def count(conn: Connection, table: Table) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 

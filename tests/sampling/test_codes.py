@@ -20,6 +20,7 @@ from envwatch.sampling.codes import (
     normalise,
     parse,
 )
+from tests.sampling.conftest import mistyped
 
 SHAPE = re.compile(r"^\d{6}-[A-Z0-9]{2,8}-\d{6}-\d{4,}-[0-9A-HJKMNP-TV-Z]{4,12}-[0-9A-Z]$", re.ASCII)
 DAY = date(2026, 11, 23)
@@ -228,7 +229,7 @@ def test_the_example_in_the_error_message_is_a_valid_code() -> None:
 
 def test_wrong_check_character_says_so() -> None:
     right = example()
-    wrong = right[:-1] + ("0" if right[-1] != "0" else "1")
+    wrong = mistyped(right)
     with pytest.raises(InvalidInput, match="check character does not match"):
         parse(wrong)
 

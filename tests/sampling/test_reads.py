@@ -16,7 +16,7 @@ from envwatch.sampling.codes import SampleCode, parse
 from envwatch.sampling.reads import custody_of, list_samples, sample_detail, sample_row, verification
 from envwatch.sampling.schema import samples
 from envwatch.sampling.steps import record_reprint, record_review
-from tests.sampling.conftest import PHOTO, VIDEO, SamplingWorld
+from tests.sampling.conftest import PHOTO, VIDEO, SamplingWorld, mistyped
 
 PUBLIC_KEYS = {"code", "authentic", "agency", "issued_on", "state", "prints", "custody"}
 REFUSED_KEYS = {"code", "authentic", "reason"}
@@ -279,7 +279,7 @@ def test_verification_of_a_mis_checked_code(sampling_world: SamplingWorld) -> No
     world = sampling_world
     with world.engine.begin() as conn:
         code = world.register(conn)["code"]
-    wrong = code[:-1] + ("0" if code[-1] != "0" else "1")
+    wrong = mistyped(code)
     answer = verify(world, wrong)
     assert set(answer) == REFUSED_KEYS and answer["authentic"] is False
     assert "check character does not match" in answer["reason"]

@@ -21,7 +21,7 @@ from envwatch.sampling.entry import Position
 from envwatch.sampling.journal import EventFacts, append
 from envwatch.sampling.schema import custody_events, samples
 from envwatch.sampling.steps import STEPS, Step, StepInput, record_reprint, record_review, record_step
-from tests.sampling.conftest import PHOTO, VIDEO, SamplingWorld
+from tests.sampling.conftest import PHOTO, VIDEO, SamplingWorld, mistyped
 
 # valid evidence of each step, so that a refusal in the tests below is the state's doing
 EVIDENCE: dict[Step, dict[str, Any]] = {
@@ -334,7 +334,7 @@ def test_unknown_sample_and_step(sampling_world: SamplingWorld) -> None:
     world = sampling_world
     code = sample_in(world, "registered")
     with pytest.raises(NotFound, match="no sample with code 330302-WZJC"), world.engine.begin() as conn:
-        world.step(conn, code[:-1] + ("0" if code[-1] != "0" else "1"), "print_label")
+        world.step(conn, mistyped(code), "print_label")
     step_refused(world, code, "label", InvalidInput, "unknown step 'label'")  # type: ignore[arg-type]
 
 

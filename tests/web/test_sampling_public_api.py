@@ -12,6 +12,7 @@ from envwatch.core.clock import to_china, utcnow
 from envwatch.sampling.codes import new_code, parse
 from envwatch.web.accounts.schema import audit_log
 from envwatch.web.auth import authenticate
+from tests.sampling.conftest import mistyped
 from tests.web.sampling_world import API, World, ok, world
 
 __all__ = ["world"]  # the fixture
@@ -80,8 +81,8 @@ def test_forged_and_mistyped_codes_are_not_authentic(world: World) -> None:
         "authentic": False,
         "reason": "no sample with this code was ever issued",
     }
-    mistyped = code[:-1] + ("A" if code[-1] != "A" else "B")
-    answer = ok(anonymous.get(f"{VERIFY}/{mistyped}"))
+    typo = mistyped(code)
+    answer = ok(anonymous.get(f"{VERIFY}/{typo}"))
     assert answer["authentic"] is False and "check character" in answer["reason"]
     answer = ok(anonymous.get(f"{VERIFY}/hello"))
     assert answer["authentic"] is False and "not a sample code" in answer["reason"]
