@@ -47,3 +47,13 @@ def test_savepoints_still_roll_back_alone_and_commit_with_the_transaction(engine
             raise ValueError("a refused statement")
         conn.execute(text("INSERT INTO t VALUES (3)"))
     assert rows(engine) == [1, 3]
+
+
+def test_a_page_cache_is_set_on_every_connection_only_when_asked(tmp_path: Path) -> None:
+    def cache_size(engine: Engine) -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("PRAGMA cache_size")).scalar_one())
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    assert cache_size(engine_from_url(url, sqlite_cache_mib=64)) == -64 * 1024  # negative: KiB
+    assert cache_size(engine_from_url(url)) == -2000  # SQLite's own default

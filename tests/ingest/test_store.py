@@ -198,26 +198,102 @@ def test_a_data_packet_without_datatime_is_bad_data(engine: Engine) -> None:
     assert count(engine, measurements) == 0
 
 
-def test_many_small_batches_through_full_pipes_do_not_deadlock(settings, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+def _a_blocked_writer(settings, engine: Engine, n: int, *, raw: bytes, pause_s: float = 0.0):  # type: ignore[no-untyped-def]
+    """A started writer with ``n`` frames submitted while another connection holds the database's write
+    lock; returns (writer, outcomes, release)."""
     import sqlite3
-    import threading
+    import time
 
-    dev = register_demo_devices(sqlite_engine)[GAS_MN]
-    writer = Writer(sqlite_engine, batch_max=1)  # one message per frame: both pipes fill up
+    dev = register_demo_devices(engine)[GAS_MN]
+    writer = Writer(engine)
     outcomes: list[FrameOutcome] = []
     blocker = sqlite3.connect(settings.data_dir / "envwatch.db", timeout=30, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database for a while
     writer.start()
-    for i in range(3000):
+    for i in range(n):
         f = frame(
             dev,
             {"a21026": "1"},
             data_time=f"20261122{10 + i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}",
-            raw=b"#" * 200,
+            raw=raw,
         )
         f.done = outcomes.append
         writer.submit(f)
-    threading.Timer(0.5, lambda: (blocker.rollback(), blocker.close())).start()
+        if pause_s:
+            time.sleep(pause_s)
+
+    def release() -> None:
+        blocker.rollback()
+        blocker.close()
+
+    return writer, outcomes, release
+
+
+def test_messages_larger_than_the_pipes_both_ways_do_not_deadlock(settings, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    # 2,000 frames of 2 kB a message (4 MB) and 2,000 outcomes an answer: both exceed a pipe's buffer, so
+    # the feeder's send and the writer's answer each block until the other side reads
+    writer, outcomes, release = _a_blocked_writer(settings, sqlite_engine, 6000, raw=b"#" * 2000)
+    threading.Timer(0.5, release).start()
     writer.flush(timeout=60)
     writer.stop()
-    assert len(outcomes) == 3000 and all(o.committed and o.verdict == "ok" for o in outcomes)
+    assert len(outcomes) == 6000 and all(o.committed and o.verdict == "ok" for o in outcomes)
+
+
+def test_at_most_two_messages_wait_for_the_writer(settings, sqlite_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    from envwatch.ingest.writer import MAX_MESSAGES_IN_FLIGHT
+
+    # frames trickle in while the writer cannot commit: the feeder sends two messages, then waits for an
+    # answer, and what arrives meanwhile waits in the queue to go as one message
+    writer, outcomes, release = _a_blocked_writer(settings, sqlite_engine, 60, raw=b"##x", pause_s=0.005)
+    child = writer._child
+    assert child is not None
+    with child.lock:
+        in_flight = len(child.inflight)
+        assert in_flight <= MAX_MESSAGES_IN_FLIGHT == 2
+    assert writer.backlog == 60 and not outcomes  # nothing is answered before it is committed
+    release()
+    writer.flush(timeout=60)
+    writer.stop()
+    assert len(outcomes) == 60 and all(o.committed and o.verdict == "ok" for o in outcomes)
+    assert writer.batches <= in_flight + 3  # the two sent, the rest in one or two more, the flush
+
+
+def _transactions(engine: Engine) -> int:
+    """Writer transactions that stored packets: each writes one raw_batch evidence entry."""
+    with engine.connect() as c:
+        return int(
+            c.execute(text("SELECT count(*) FROM evidence_entries WHERE kind = 'raw_batch'")).scalar_one()
+        )
+
+
+def test_a_commit_gap_groups_a_busy_writers_frames_and_delays_no_idle_one(sqlite_engine: Engine) -> None:
+    import threading
+    import time
+
+    dev = register_demo_devices(sqlite_engine)[GAS_MN]
+    writer = Writer(sqlite_engine, commit_gap_s=1.0)
+    writer.start()
+    writer.flush()  # the writer process is up; its last transaction began now
+    time.sleep(1.1)  # idle for longer than the gap
+    done = threading.Event()
+    first = frame(dev, {"a21026": "1"}, data_time="20261122100000")
+    first.done = lambda _outcome: done.set()
+    started = time.monotonic()
+    writer.submit(first)
+    assert done.wait(10)
+    assert time.monotonic() - started < 0.8  # committed at once, not after the gap
+    before = _transactions(sqlite_engine)
+    outcomes: list[FrameOutcome] = []
+    for i in range(6):  # frames 20 ms apart: without the gap each would be a transaction of its own
+        f = frame(dev, {"a21026": "1"}, data_time=f"202611221001{i:02d}")
+        f.done = outcomes.append
+        writer.submit(f)
+        time.sleep(0.02)
+    writer.flush()
+    writer.stop()
+    assert len(outcomes) == 6 and all(o.committed and o.verdict == "ok" for o in outcomes)
+    # the first goes at the end of the gap with the one sent beside it (two messages in flight), the
+    # rest at the end of the next gap
+    assert _transactions(sqlite_engine) - before <= 3

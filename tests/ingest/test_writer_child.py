@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
 from envwatch.core.db import engine_from_url
@@ -96,3 +97,37 @@ def test_the_wal_starts_over_under_steady_writing(tmp_path: Path) -> None:
         checkpoints.stop()
     assert checkpoints.restarts > 0
     assert largest < 10 * 1024 * 1024, f"WAL grew to {largest / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    ("wal_frames", "rounds", "handed_over"),
+    [
+        ([0], 1, 0),  # nothing in the WAL: no tail for the writer
+        ([100], 1, 100),  # a small WAL is itself a small tail
+        ([10_000, 10_300, 10_400], 3, 10_400),  # the third round found only 100 new frames
+        ([5_000, 30, 60], 2, 30),  # the WAL started over: 30 frames are few enough
+        ([1_000 * (n + 1) for n in range(20)], _Checkpointer.MAX_ROUNDS, 8_000),  # never caught up
+    ],
+)
+def test_the_checkpoint_thread_hands_over_only_a_small_tail(
+    tmp_path: Path, wal_frames: list[int], rounds: int, handed_over: int
+) -> None:
+    """The writer copies the tail itself and waits for it, so the thread copies in rounds until the WAL
+    grew by at most TAIL_FRAMES during the last one (a round's counts are as of its start)."""
+    engine = engine_from_url(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    checkpoints = _Checkpointer(engine, period_s=3600)
+    seen = iter(wal_frames)
+    calls: list[int] = []
+
+    def fake_checkpoint(_raw: object) -> tuple[int, int, int]:
+        frames = next(seen, 0)
+        calls.append(frames)
+        return 0, frames, frames
+
+    checkpoints._checkpoint = fake_checkpoint  # type: ignore[method-assign,assignment]
+    try:
+        assert checkpoints.TAIL_FRAMES == 256
+        assert checkpoints.catch_up(None) == handed_over
+        assert len(calls) == rounds
+    finally:
+        checkpoints.stop()

@@ -6,6 +6,7 @@ here and only here.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta, timezone
 
 # China has had no daylight saving since 1991, so a fixed offset is exact and needs no tz database.
@@ -16,10 +17,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_device_time(text: str) -> datetime:
     """``YYYYMMDDhhmmss`` (HJ 212 N14) or with milliseconds (17 digits, seen in the field) → aware UTC.
 
-    Raises ValueError with the offending text when it is not such a time.
+    Raises ValueError with the offending text when it is not such a time. Cached (datetimes are
+    immutable): a fleet's loggers send the same DataTime, each minute and each hour, and the writer
+    parses one per packet.
     """
     if not (text.isascii() and text.isdigit()) or len(text) not in (14, 17):
         raise ValueError(f"not an HJ 212 time (YYYYMMDDhhmmss[zzz]): {text!r}")

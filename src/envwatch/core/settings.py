@@ -79,6 +79,20 @@ class Settings(BaseSettings):
         description="store a device's last_seen at most this often (it may lag by this much; 0 = every packet)",
     )
     writer_batch_max: int = Field(default=2000, ge=1, description="packets per transaction at most")
+    writer_commit_gap_s: float = Field(
+        default=0.005,
+        ge=0,
+        le=1.0,
+        description="a writer transaction begins at least this long after the one before: fewer, larger "
+        "transactions under load, at the cost of up to this much ack latency (an idle writer starts at once)",
+    )
+    sqlite_writer_cache_mib: int = Field(
+        default=64,
+        ge=2,
+        le=65536,
+        description="SQLite page cache of the gateway's writer process, MiB (SQLite's default is 2: too small "
+        "for the pages one transaction touches with a thousand devices)",
+    )
     writer_queue_max: int = Field(
         default=20000, ge=10, description="packets waiting for the writer before every connection is paused"
     )

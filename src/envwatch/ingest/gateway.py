@@ -52,6 +52,8 @@ class Gateway:
                 sqlite_synchronous=settings.sqlite_synchronous,
                 seen_every_s=settings.device_seen_write_s,
                 offline_grace_s=settings.offline_grace_s,
+                sqlite_cache_mib=settings.sqlite_writer_cache_mib,
+                commit_gap_s=settings.writer_commit_gap_s,
             )
         )
         # several gateways may share a database: a command is sent by the one that claims it

@@ -23,6 +23,7 @@ verdict says what happened to it (ok / duplicate / conflict / the protocol or au
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,9 @@ class PacketStore:
         self._seen_written: dict[int, tuple[datetime, str]] = {}
         self._seen_pending: dict[int, tuple[datetime, str]] = {}
         self.d = sql_dialect(engine)
+        # a batch's records share few DataTimes (a fleet reports on the same minutes and hours): each
+        # is turned into its SQL form once
+        self._data_time = functools.lru_cache(maxsize=4096)(self.d.time)
         p = self.d.param
         self.sql_raw = (
             "INSERT INTO raw_packets (id, received_at, peer, device_id, mn, cn, qn, verdict, reason, raw) "
@@ -228,7 +232,7 @@ class PacketStore:
                 (
                     record.device_id,
                     record.kind,
-                    d.time(record.data_time),
+                    self._data_time(record.data_time),
                     0,
                     dumps(record.factors).decode(),
                     packet_id,

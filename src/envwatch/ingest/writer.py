@@ -4,7 +4,9 @@ Theory of operation
 -------------------
 The gateway submits each received frame (and small SQL statements such as "device went offline"). A
 feeder thread sends whatever is queued, up to ``batch_max`` items, as one message to the writer process
-(``writer_child``), which stores it in one transaction, commits, and answers with the outcomes. A
+(``writer_child``), which stores it in one transaction, commits, and answers with the outcomes. At most
+``MAX_MESSAGES_IN_FLIGHT`` messages wait for their answer; meanwhile frames gather in the queue, so a busy
+writer gets few large messages instead of one per packet. A
 receiver thread hands those outcomes back through ``dispatch`` (in the gateway:
 ``loop.call_soon_threadsafe``), once per batch. The gateway acknowledges a packet (9014) from that
 callback, so an acknowledged packet is always on disk: with SQLite ``synchronous=FULL`` the commit has
@@ -34,7 +36,7 @@ from sqlalchemy import Engine
 
 from envwatch.core.errors import Conflict
 from envwatch.ingest.store import FrameOutcome, InboundFrame
-from envwatch.ingest.writer_child import Item, Result, child_main, frame_to_wire
+from envwatch.ingest.writer_child import ChildOptions, Item, Result, child_main, frame_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,14 @@ Dispatch = Callable[[Callable[[], None]], object]  # e.g. loop.call_soon_threads
 StatementDone = Callable[[str | None], None]
 
 _STOP = object()
+
+# Messages sent to the writer process and not answered yet, at most. The feeder then waits for an answer
+# instead of for the queue, and sends everything that arrived meanwhile as one message. Without the bound
+# it woke for nearly every packet (2,141 wake-ups/s at 5,000 packets/s, each taking the interpreter lock
+# from the event loop) and sent tiny messages; with it 984/s, its CPU 8.8 % -> 4.9 % of a core. Two, not
+# one: the writer finds the next message waiting when it commits, instead of idling while the answer
+# travels to the receiver and the feeder.
+MAX_MESSAGES_IN_FLIGHT = 2
 
 
 class _Statement:
@@ -92,10 +102,13 @@ class Writer:
         sqlite_synchronous: str = "FULL",
         seen_every_s: float = 0.0,
         offline_grace_s: float = 600.0,
+        sqlite_cache_mib: int | None = None,
+        commit_gap_s: float = 0.0,
     ) -> None:
         self.url = engine.url.render_as_string(hide_password=False)
-        self.sqlite_synchronous = sqlite_synchronous
-        self.seen = (seen_every_s, offline_grace_s)  # how often last_seen is written; the offline deadline
+        self.options = ChildOptions(
+            sqlite_synchronous, seen_every_s, offline_grace_s, sqlite_cache_mib, commit_gap_s
+        )
         self.batch_max = batch_max
         self.dispatch: Dispatch = dispatch or (lambda fn: fn())
         self.on_batch: Callable[[int], object] | None = None  # called (receiver thread) with the backlog
@@ -166,6 +179,9 @@ class Writer:
     def _feed(self) -> None:
         stopping = False
         while not stopping:
+            child = self._child
+            if child is not None:
+                child.wait_for_room()
             items = [self._queue.get()]
             while len(items) < self.batch_max:
                 try:
@@ -223,11 +239,13 @@ class Writer:
                 items = child.inflight.popleft()
                 child.inflight_items -= len(items)
                 sent = child.sent_at.popleft()
+                child.room.notify()
             self._report(items, results)
             if self.on_commit is not None:
                 self.on_commit(time.monotonic() - sent)
         with child.lock:  # the process ended: whatever it did not answer was not committed
             child.alive = False
+            child.room.notify()
             lost = list(child.inflight)
             child.inflight.clear()
             child.sent_at.clear()
@@ -252,7 +270,7 @@ class Writer:
             self.on_batch(self.backlog)
 
     def _spawn(self) -> _Child:
-        child = _Child(self.url, self.sqlite_synchronous, self.seen)
+        child = _Child(self.url, self.options)
         # kept on the child so that stop() waits for it: the last answers are dispatched before stop()
         # returns (without it a loaded machine could return from stop() with outcomes still unreported)
         child.receiver = threading.Thread(
@@ -277,12 +295,12 @@ class _Child:
     # gateway is unsafe) and much faster than spawn after the first one.
     _context = multiprocessing.get_context("forkserver")
 
-    def __init__(self, url: str, sqlite_synchronous: str, seen: tuple[float, float]) -> None:
+    def __init__(self, url: str, options: ChildOptions) -> None:
         inbox_read, self.inbox = self._context.Pipe(duplex=False)
         self.outbox, outbox_write = self._context.Pipe(duplex=False)
         self.process = self._context.Process(
             target=child_main,
-            args=(url, sqlite_synchronous, seen, inbox_read, outbox_write),
+            args=(url, options, inbox_read, outbox_write),
             name="envwatch-writer",
             daemon=True,
         )
@@ -290,11 +308,17 @@ class _Child:
         inbox_read.close()
         outbox_write.close()
         self.lock = threading.Lock()
+        self.room = threading.Condition(self.lock)  # notified when an answer frees a place in flight
         self.alive = True
         self.inflight: collections.deque[list[Any]] = collections.deque()  # sent, not yet answered
         self.inflight_items = 0
         self.sent_at: collections.deque[float] = collections.deque()  # when each in-flight batch was sent
         self.receiver: threading.Thread | None = None
+
+    def wait_for_room(self) -> None:
+        """Until fewer than MAX_MESSAGES_IN_FLIGHT messages wait for their answer (or the process ended)."""
+        with self.room:
+            self.room.wait_for(lambda: len(self.inflight) < MAX_MESSAGES_IN_FLIGHT or not self.alive)
 
     def send_bytes(self, payload: bytes) -> None:
         self.inbox.send_bytes(payload)

@@ -11,7 +11,8 @@ Protocol (each message a pickled object):
 
 Items are applied in the order they were submitted (consecutive frames together), so a status change
 queued between two frames lands between them. Several queued batches go into one transaction (group
-commit). A transaction that fails is retried item by item, so one bad frame fails alone; a frame the
+commit), and a busy writer begins a transaction no sooner than ``commit_gap_s`` after the one before
+(:func:`child_main`). A transaction that fails is retried item by item, so one bad frame fails alone; a frame the
 database refuses is kept raw with verdict ``store_failed``.
 """
 
@@ -25,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import Engine, event
@@ -44,6 +45,21 @@ Item = tuple[str, Any]  # ("f", FrameWire) | ("s", StatementWire)
 Result = FrameOutcome | str | None
 
 MAX_BATCHES_PER_TRANSACTION = 32
+
+
+class ChildOptions(NamedTuple):
+    """What the writer process starts with (the defaults are Writer's)."""
+
+    sqlite_synchronous: str
+    seen_every_s: float  # last_seen is written at most this often per device
+    offline_grace_s: float  # the stored offline deadline after a packet
+    # the writer connection's SQLite page cache. SQLite's default (2 MiB) is smaller than what one
+    # transaction touches with 1,000 devices (a leaf of the measurements and one of the raw log's device
+    # index per device, and their parents), so pages were read back from the file every transaction:
+    # 22,720 reads/s at 5,000 packets/s, 1,263 with 64 MiB, the pipe's (bench/ingest.py, /proc/*/task/*/io)
+    sqlite_cache_mib: int | None
+    # a transaction begins at least this long after the one before began (0: at once). See child_main.
+    commit_gap_s: float
 
 
 def frame_to_wire(frame: InboundFrame) -> FrameWire:
@@ -185,22 +201,30 @@ def _not_committed(item: Item, reason: str) -> Result:
 
 def child_main(
     url: str,
-    sqlite_synchronous: str,
-    seen: tuple[float, float],
+    options: ChildOptions,
     inbox: Connection,
     outbox: Connection,
 ) -> None:
     """Entry point of the writer process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s writer: %(message)s")
-    engine = engine_from_url(url, sqlite_synchronous=sqlite_synchronous)
-    seen_every_s, offline_grace_s = seen
-    applier = BatchApplier(engine, seen_every_s=seen_every_s, offline_grace_s=offline_grace_s)
+    engine = engine_from_url(
+        url, sqlite_synchronous=options.sqlite_synchronous, sqlite_cache_mib=options.sqlite_cache_mib
+    )
+    applier = BatchApplier(engine, seen_every_s=options.seen_every_s, offline_grace_s=options.offline_grace_s)
     checkpoints = _Checkpointer(engine) if engine.dialect.name == "sqlite" else None
     settle_heap()
     stopping = False
+    began = -options.commit_gap_s
     while not stopping:
         try:
             batches = [pickle.loads(inbox.recv_bytes())]
+            # group commit: a busy writer waits out the gap so that what arrives meanwhile joins this
+            # transaction (each has a fixed cost: interior B-tree pages, the commit's fsync, messages); a
+            # writer that was idle for longer starts at once
+            pause = began + options.commit_gap_s - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            began = time.monotonic()
             while len(batches) < MAX_BATCHES_PER_TRANSACTION and inbox.poll(0):
                 batches.append(pickle.loads(inbox.recv_bytes()))
         except EOFError:
@@ -235,10 +259,20 @@ class _Checkpointer:
     that moment never comes: the WAL grew past 1 GB in 20 s of the ingest benchmark, and every page
     lookup slowed down with it (ack latency climbed from 30 ms to 800 ms). So once this thread has
     caught up to a small tail, it asks the writer to copy that tail itself between two transactions
-    (:meth:`finish_tail`, a few milliseconds); the writer's next transaction then restarts the WAL.
+    (:meth:`finish_tail`); the writer's next transaction then restarts the WAL.
+
+    How small the tail must be: the writer waits for its copy, which ends with an fdatasync of the
+    database file, and on the disks measured that costs ~30 µs per page written since the last one
+    (300 scattered pages 15 ms, 3,000 pages 87 ms). With a tail of up to 2,000 frames the writer stalled
+    60–95 ms once a second, which set the p99 ack latency at 3,000 packets/s (docs/architecture.md,
+    Performance). So this thread goes on copying in further rounds, each shorter than the one before,
+    until a round finds at most ``TAIL_FRAMES`` new frames, or ``MAX_ROUNDS`` did not get there (the
+    writer appends faster than a round copies: the tail is then handed over as it is, so that the WAL
+    still starts over). Measured at 3,000 packets/s: the writer's stalls went from 36–69 ms to 7–18 ms.
     """
 
-    TAIL_FRAMES = 2000  # ~8 MB with 4 KiB pages: what the writer copies itself
+    TAIL_FRAMES = 256  # what the writer copies itself: ~1 MB with 4 KiB pages
+    MAX_ROUNDS = 8
 
     def __init__(self, engine: Engine, period_s: float = 1.0) -> None:
         self.engine = engine
@@ -260,17 +294,30 @@ class _Checkpointer:
             while not self._stop.wait(self.period_s):
                 if self._tail_due.is_set():
                     continue  # the writer has not taken the last tail yet
-                while True:  # each round copies what the writer appended during the one before
-                    _busy, frames, copied = self._checkpoint(raw)
-                    if frames - copied <= self.TAIL_FRAMES or self._stop.is_set():
-                        break
-                if frames > 0:
+                if self.catch_up(raw) > 0:
                     self._tail_due.set()
             self._checkpoint(raw)
         except Exception as exc:  # a failed checkpoint loses nothing: the WAL keeps the data
             log.warning("WAL checkpoint failed: %s", exc)
         finally:
             raw.close()
+
+    def catch_up(self, raw: Any) -> int:
+        """Copy rounds until the last one found at most ``TAIL_FRAMES`` new frames (or ``MAX_ROUNDS``);
+        returns the WAL's frames as of the last round's start (0: nothing to hand over).
+
+        A round's counts are as of its start, so what the writer appended during a round shows only in
+        the next one: a round is the last when the WAL grew by at most ``TAIL_FRAMES`` since the round
+        before (whose copy, with its fdatasync, took long), or, for the first round, when the whole WAL
+        is that small. A WAL that started over between two rounds counts as grown by its new length."""
+        frames = before = -1
+        for _round in range(self.MAX_ROUNDS):
+            _busy, frames, _copied = self._checkpoint(raw)
+            grown = frames - before if frames >= before else frames
+            if grown <= self.TAIL_FRAMES or self._stop.is_set():
+                break
+            before = frames
+        return max(frames, 0)
 
     @staticmethod
     def _checkpoint(raw: Any) -> tuple[int, int, int]:
